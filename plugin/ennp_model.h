@@ -1,0 +1,87 @@
+/* A deployed NequIP model as the plugin sees it: file loading and checks,
+   metadata, and one evaluation on a Graph. Shared by pair_style ennp and
+   compute ennp/ensemble.
+
+   Two file kinds are supported:
+   - AOTInductor packages (.nequip.pt2) written by `ennp deploy` (energy of
+     local atoms only: exact on any number of MPI ranks) or by
+     `nequip-compile --target pair_nequip` (exact on one rank only);
+   - TorchScript files (.nequip.pth) deployed under torch < 2.10. */
+
+#ifndef ENNP_MODEL_H
+#define ENNP_MODEL_H
+
+#include "ennp_graph.h"
+
+#include <map>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace torch::inductor {
+class AOTIModelPackageLoader;
+}
+namespace torch::jit {
+struct Module;
+}
+
+namespace ennp {
+
+// Thrown for anything wrong with a model file or its output; callers turn it
+// into a LAMMPS error with the message.
+struct ModelError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct Result {
+  std::vector<double> atomic_energy;    // nlocal: energies of the local atoms
+  std::vector<double> forces;           // 3 x nnodes: -dE_local/dpos of every node
+  double virial[6] = {0};               // xx yy zz xy xz yz of E_local (LAMMPS order)
+  double energy = 0.0;                  // sum of atomic_energy
+};
+
+class Model {
+ public:
+  // device_index: GPU to use when the model was deployed for CUDA
+  Model(const std::string &path, int device_index);
+  ~Model();
+
+  const std::string &path() const { return path_; }
+  const std::vector<std::string> &type_names() const { return type_names_; }
+  double r_max() const { return r_max_; }
+  // cutoff for a pair of model types (per_edge_type_cutoff when the model has one)
+  double cutoff(int a, int b) const { return cutoff_[a * type_names_.size() + b]; }
+  int num_layers() const { return num_layers_; }    // 0 when the file does not say
+  bool local_energy() const { return local_energy_; }    // exact with foreign ghosts
+  std::string describe() const;
+
+  // Evaluate on g. Throws ModelError for NaN/Inf outputs.
+  void compute(const Graph &g, Result &out);
+
+  // Type index of an element name, -1 if the model does not know it.
+  int type_index(const std::string &name) const;
+
+ private:
+  void load_aoti(const std::map<std::string, std::string> &meta, int device_index);
+  void load_torchscript(int device_index);
+  void read_common_metadata(const std::map<std::string, std::string> &meta);
+
+  std::string path_, kind_, device_name_, dtype_;
+  std::vector<std::string> type_names_;
+  std::vector<double> cutoff_;
+  double r_max_ = 0.0;
+  int num_layers_ = 0;
+  bool local_energy_ = false;
+  bool cuda_ = false;
+  int device_index_ = -1;
+  std::unique_ptr<torch::inductor::AOTIModelPackageLoader> aoti_;
+  std::unique_ptr<torch::jit::Module> script_;
+};
+
+// Index of this process among the MPI ranks on its node (for GPU selection).
+int local_rank_index(void *world_comm);
+
+}    // namespace ennp
+
+#endif

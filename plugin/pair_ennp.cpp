@@ -1,0 +1,189 @@
+#include "pair_ennp.h"
+
+#include "atom.h"
+#include "comm.h"
+#include "domain.h"
+#include "error.h"
+#include "force.h"
+#include "memory.h"
+#include "neigh_list.h"
+#include "neighbor.h"
+#include "update.h"
+#include "utils.h"
+
+#include <cmath>
+#include <cstring>
+
+using namespace LAMMPS_NS;
+
+PairENNP::PairENNP(LAMMPS *lmp) : Pair(lmp)
+{
+  single_enable = 0;
+  restartinfo = 0;
+  one_coeff = 1;
+  manybody_flag = 1;
+  // the model returns the virial of the local energy: summing it over ranks
+  // is exact, while f.r over ghosts would miss the periodic-image edges
+  no_virial_fdotr_compute = 1;
+  centroidstressflag = CENTROID_NOTAVAIL;
+}
+
+PairENNP::~PairENNP()
+{
+  if (allocated) {
+    memory->destroy(setflag);
+    memory->destroy(cutsq);
+  }
+}
+
+void PairENNP::allocate()
+{
+  allocated = 1;
+  const int n = atom->ntypes + 1;
+  memory->create(setflag, n, n, "pair:setflag");
+  memory->create(cutsq, n, n, "pair:cutsq");
+  for (int i = 0; i < n; i++)
+    for (int j = 0; j < n; j++) setflag[i][j] = 0;
+}
+
+// pair_style ennp MODEL [num_layers N] [min_dist D]
+void PairENNP::settings(int narg, char **arg)
+{
+  if (narg < 1) error->all(FLERR, "Illegal pair_style ennp command: expected pair_style ennp MODEL_FILE");
+  int iarg = 1;
+  int layers_override = 0;
+  while (iarg < narg) {
+    if (strcmp(arg[iarg], "num_layers") == 0 && iarg + 1 < narg) {
+      layers_override = utils::inumeric(FLERR, arg[iarg + 1], false, lmp);
+      if (layers_override < 1) error->all(FLERR, "pair_style ennp: num_layers must be >= 1");
+      iarg += 2;
+    } else if (strcmp(arg[iarg], "min_dist") == 0 && iarg + 1 < narg) {
+      min_dist_ = utils::numeric(FLERR, arg[iarg + 1], false, lmp);
+      iarg += 2;
+    } else {
+      error->all(FLERR, "pair_style ennp: unknown keyword '{}' (known: num_layers N, min_dist D)",
+                 arg[iarg]);
+    }
+  }
+  try {
+    model_ = std::make_unique<ennp::Model>(arg[0], ennp::local_rank_index(&world));
+  } catch (const std::exception &e) {
+    error->all(FLERR, "pair_style ennp: {}", e.what());
+  }
+  num_layers_ = layers_override ? layers_override : model_->num_layers();
+  if (comm->me == 0) utils::logmesg(lmp, "ennp: {}\n", model_->describe());
+}
+
+// pair_coeff * * El1 El2 ... (one element of the model per LAMMPS atom type)
+void PairENNP::coeff(int narg, char **arg)
+{
+  if (!allocated) allocate();
+  const int ntypes = atom->ntypes;
+  if (narg != 2 + ntypes)
+    error->all(FLERR,
+               "pair_coeff for ennp: expected '* *' and {} element names (one per atom type), "
+               "got {} names",
+               ntypes, narg - 2);
+  if (strcmp(arg[0], "*") != 0 || strcmp(arg[1], "*") != 0)
+    error->all(FLERR, "pair_coeff for ennp must start with '* *'");
+
+  elements_.assign(ntypes + 1, "");
+  type_map_.assign(ntypes + 1, -1);
+  for (int t = 1; t <= ntypes; t++) {
+    const std::string name = arg[1 + t];
+    const int idx = model_->type_index(name);
+    if (idx < 0) {
+      std::string known;
+      for (const auto &n : model_->type_names()) known += " " + n;
+      error->all(FLERR, "pair_coeff for ennp: element '{}' (atom type {}) is not in the model; it knows:{}",
+                 name, t, known);
+    }
+    elements_[t] = name;
+    type_map_[t] = idx;
+  }
+  const int nt = (int) model_->type_names().size();
+  cutsq_model_.resize(nt * nt);
+  for (int a = 0; a < nt; a++)
+    for (int b = 0; b < nt; b++) cutsq_model_[a * nt + b] = model_->cutoff(a, b) * model_->cutoff(a, b);
+  for (int i = 1; i <= ntypes; i++)
+    for (int j = i; j <= ntypes; j++) setflag[i][j] = 1;
+}
+
+void PairENNP::init_style()
+{
+  if (strcmp(update->unit_style, "metal") != 0)
+    error->all(FLERR, "pair_style ennp requires 'units metal' (eV, Angstrom), not '{}'",
+               update->unit_style);
+  if (!atom->tag_enable) error->all(FLERR, "pair_style ennp requires atom IDs");
+  if (force->newton_pair == 0) error->all(FLERR, "pair_style ennp requires newton pair on");
+  if (!model_) error->all(FLERR, "pair_style ennp: no model loaded");
+
+  if (comm->nprocs > 1 && !model_->local_energy())
+    error->all(FLERR,
+               "pair_style ennp: '{}' differentiates the energy of all atoms (nequip-compile "
+               "--target pair_nequip) and is exact on 1 MPI rank only; deploy it with "
+               "`ennp deploy` to run on {} ranks",
+               model_->path(), comm->nprocs);
+  if (comm->nprocs > 1 && num_layers_ < 1)
+    error->all(FLERR,
+               "pair_style ennp: '{}' does not say how many message-passing layers it has; "
+               "add 'num_layers N' to pair_style for MPI runs",
+               model_->path());
+
+  // full neighbour lists for local and ghost atoms: edges are centred on both
+  neighbor->add_request(this, NeighConst::REQ_FULL | NeighConst::REQ_GHOST);
+
+  // ghost atoms must reach num_layers * r_max: a local atom's energy depends on
+  // atoms that many hops away. On one rank every ghost is an image of a local
+  // atom and is mapped back to it, so r_max suffices there.
+  if (comm->nprocs > 1) {
+    const double cut = num_layers_ * model_->r_max() + neighbor->skin;
+    if (comm->cutghostuser < cut) {
+      comm->cutghostuser = cut;
+      if (comm->me == 0)
+        utils::logmesg(lmp, "ennp: ghost cutoff set to {:.4} A ({} layers x r_max + skin)\n", cut,
+                       num_layers_);
+    }
+  }
+}
+
+double PairENNP::init_one(int i, int j)
+{
+  if (setflag[i][j] == 0) error->all(FLERR, "pair_coeff for ennp has not been set");
+  const int a = type_map_[i], b = type_map_[j];
+  return std::max(model_->cutoff(a, b), model_->cutoff(b, a));
+}
+
+void PairENNP::compute(int eflag, int vflag)
+{
+  ev_init(eflag, vflag);
+  const int nlocal = atom->nlocal;
+  if (nlocal == 0) return;    // nothing owned here: no energy, no force
+
+  builder_.build(lmp, list, type_map_, cutsq_model_, (int) model_->type_names().size(),
+                 std::max(num_layers_, 1), graph_);
+  if (!model_->local_energy() && builder_.has_foreign_ghosts(graph_))
+    error->one(FLERR, "pair_style ennp: model is exact on 1 MPI rank only (see init)");
+  if (graph_.nedges() > 0 && graph_.min_dist < min_dist_)
+    error->one(FLERR,
+               "pair_style ennp: two atoms are {:.4} A apart at step {}, closer than min_dist "
+               "{} A: the structure has collapsed or overlapping atoms",
+               graph_.min_dist, update->ntimestep, min_dist_);
+  try {
+    model_->compute(graph_, result_);
+  } catch (const std::exception &e) {
+    error->one(FLERR, "pair_style ennp at step {}: {}", update->ntimestep, e.what());
+  }
+
+  double **f = atom->f;
+  for (int node = 0; node < graph_.nnodes; node++) {
+    const int i = graph_.node_atom[node];
+    if (i < 0) continue;
+    for (int k = 0; k < 3; k++) f[i][k] += result_.forces[3 * node + k];
+  }
+  if (eflag_global) eng_vdwl += result_.energy;
+  if (eflag_atom)
+    for (int i = 0; i < nlocal; i++) eatom[i] += result_.atomic_energy[i];
+  if (vflag_global)
+    for (int k = 0; k < 6; k++) virial[k] += result_.virial[k];
+}

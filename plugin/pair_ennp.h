@@ -1,0 +1,45 @@
+/* pair_style ennp: deployed NequIP models, exact on any number of MPI ranks. */
+
+#ifndef LMP_PAIR_ENNP_H
+#define LMP_PAIR_ENNP_H
+
+#include "ennp_graph.h"
+#include "ennp_model.h"
+#include "pair.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace LAMMPS_NS {
+
+class PairENNP : public Pair {
+ public:
+  PairENNP(class LAMMPS *);
+  ~PairENNP() override;
+  void compute(int, int) override;
+  void settings(int, char **) override;
+  void coeff(int, char **) override;
+  void init_style() override;
+  double init_one(int, int) override;
+
+  // for compute ennp/ensemble: element of each LAMMPS type after pair_coeff
+  const std::vector<std::string> &elements() const { return elements_; }
+
+ protected:
+  void allocate();
+
+  std::unique_ptr<ennp::Model> model_;
+  ennp::GraphBuilder builder_;
+  ennp::Graph graph_;
+  ennp::Result result_;
+  std::vector<std::string> elements_;    // index = LAMMPS type (1-based)
+  std::vector<int> type_map_;            // LAMMPS type -> model type
+  std::vector<double> cutsq_model_;      // model type pair -> cutoff^2
+  int num_layers_ = 0;
+  double min_dist_ = 0.1;                // atoms closer than this (A) are an error
+};
+
+}    // namespace LAMMPS_NS
+
+#endif

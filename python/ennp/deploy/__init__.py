@@ -1,0 +1,1 @@
+"""Turn nequip checkpoints/packages into files the LAMMPS plugin loads."""
