@@ -1,0 +1,49 @@
+"""Content-addressed cache for slow artefacts (trained and compiled models).
+
+Lives outside any checkout ($ENNP_CACHE_DIR, default ~/.cache/ennp). An entry
+is a directory named by the hash of everything that determines it; it is
+built in a temporary directory and renamed into place, so a run killed
+half-way never leaves a broken entry behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Callable
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("ENNP_CACHE_DIR", Path.home() / ".cache" / "ennp"))
+
+
+def content_key(*parts) -> str:
+    """sha256 of JSON-serialisable parts (paths are hashed by their content)."""
+    h = hashlib.sha256()
+    for part in parts:
+        if isinstance(part, Path):
+            h.update(part.read_bytes())
+        else:
+            h.update(json.dumps(part, sort_keys=True, default=str).encode())
+    return h.hexdigest()[:24]
+
+
+def cached_dir(kind: str, key: str, build: Callable[[Path], None]) -> Path:
+    """Return cache_root()/kind/key, calling build(tmpdir) first if it is missing."""
+    final = cache_root() / kind / key
+    if (final / ".complete").is_file():
+        return final
+    tmp = final.with_name(f"{key}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        build(tmp)
+        (tmp / ".complete").write_text("ok\n")
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(tmp, final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final

@@ -1,0 +1,50 @@
+"""``ennp <verb>``: thin command line over the package's functions."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _deploy(args) -> int:
+    from .deploy.export import deploy
+
+    out = deploy(args.model, args.out, device=args.device)
+    print(f"deployed {args.model} -> {out} ({args.device})")
+    return 0
+
+
+def _demo(args) -> int:
+    from .demo import run_demo
+
+    run_demo(args.workdir, nprocs=args.np, steps=args.steps, repeat=args.repeat)
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="ennp", description=__doc__)
+    sub = parser.add_subparsers(dest="verb", required=True)
+
+    p = sub.add_parser("deploy", help="compile a nequip checkpoint/package for pair_style ennp")
+    p.add_argument("model", help="nequip-train checkpoint (.ckpt) or nequip-package file (.nequip.zip)")
+    p.add_argument("out", help="output file, ending in .nequip.pt2")
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    p.set_defaults(func=_deploy)
+
+    p = sub.add_parser("demo", help="small end-to-end run: train, deploy, MPI LAMMPS NVE")
+    p.add_argument("--workdir", default="runs/demo")
+    p.add_argument("--np", type=int, default=2, help="MPI ranks for LAMMPS")
+    p.add_argument("--steps", type=int, default=1000)
+    p.add_argument("--repeat", type=int, default=6, help="fcc Au supercell repeat (4 atoms each)")
+    p.set_defaults(func=_demo)
+
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError, RuntimeError) as exc:
+        print(f"ennp {args.verb}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Running LAMMPS (MPI) and reading what it writes."""
