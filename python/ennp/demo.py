@@ -31,15 +31,20 @@ def energy_drift(time_ps: np.ndarray, etotal: np.ndarray, natoms: int) -> dict:
     return {"drift_eV_per_atom_ps": slope, "max_deviation_eV_per_atom": float(np.abs(e).max())}
 
 
+def demo_model() -> dict[str, Path]:
+    """The tiny float32 Au model of the main job (EMT labels), cached."""
+    settings = ModelSettings(type_names=("Au",), r_max=4.5, num_layers=2, l_max=1,
+                             num_features=16, model_dtype="float32")
+    return tiny_model(rattled_au(num_frames=50), settings, max_epochs=10, name="au_tiny")
+
+
 def run_demo(workdir: str | Path = "runs/demo", *, nprocs: int = 2, steps: int = 1000,
              repeat: int = 6) -> dict:
     workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     print(f"[1/3] training data + tiny NequIP model (cached after the first run) ...", flush=True)
     t0 = time.time()
-    settings = ModelSettings(type_names=("Au",), r_max=4.5, num_layers=2, l_max=1,
-                             num_features=16, model_dtype="float32")
-    model = tiny_model(rattled_au(num_frames=50), settings, max_epochs=10, name="au_tiny")
+    model = demo_model()
     t_model = time.time() - t0
     print(f"      model: {model['deployed']} ({t_model:.0f} s)", flush=True)
 

@@ -1,0 +1,35 @@
+"""Shared fixtures: small deployed models (cached by content outside the checkout)."""
+
+import numpy as np
+import pytest
+from ase.build import bulk
+
+from ennp.train.datasets import rattled_mixture
+from ennp.train.nequip_config import ModelSettings
+from ennp.train.tiny_model import tiny_model
+
+ELEMENTS = ["Au", "Ti", "O"]
+
+
+@pytest.fixture(scope="session")
+def mix_model():
+    """float64 Au/Ti/O model, 2 message-passing layers: tight tolerances possible."""
+    settings = ModelSettings(type_names=tuple(ELEMENTS), r_max=4.0, num_layers=2, l_max=1,
+                             num_features=8, model_dtype="float64")
+    return tiny_model(rattled_mixture(num_frames=16), settings, max_epochs=2, name="mix64")
+
+
+@pytest.fixture(scope="session")
+def demo_model():
+    from ennp.demo import demo_model
+
+    return demo_model()
+
+
+def mixed_crystal(repeat=(3, 3, 3), seed=1, a=4.2, rattle=0.15):
+    """Random Au/Ti/O decoration of an fcc lattice, rattled."""
+    rng = np.random.default_rng(seed)
+    atoms = bulk("Au", "fcc", a=a, cubic=True).repeat(repeat)
+    atoms.set_chemical_symbols(list(rng.choice(ELEMENTS, len(atoms))))
+    atoms.positions += rng.normal(0, rattle, atoms.positions.shape)
+    return atoms
