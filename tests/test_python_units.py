@@ -1,0 +1,78 @@
+"""Pure-Python pieces: drift fit, log/dump readers, cache, configs, deploy arguments."""
+
+import os
+
+import numpy as np
+import pytest
+
+from ennp.cache import cached_dir, content_key
+from ennp.cli import main as cli
+from ennp.demo import energy_drift
+from ennp.md.lammps_run import read_dump, read_thermo
+from ennp.train.nequip_config import ModelSettings, nequip_config
+
+
+def test_energy_drift_recovers_known_slope():
+    t = np.linspace(0, 2.0, 101)
+    e = -100.0 + 0.5 * 1e-3 * 10 * t + 1e-6 * np.sin(40 * t)    # 10 atoms, 0.5 meV/atom/ps
+    d = energy_drift(t, e, natoms=10)
+    assert d["drift_eV_per_atom_ps"] == pytest.approx(5e-4, rel=1e-2)
+    assert d["max_deviation_eV_per_atom"] == pytest.approx(1e-3, rel=2e-2)
+    with pytest.raises(ValueError):
+        energy_drift(t[:1], e[:1], 10)
+
+
+def test_read_thermo_and_dump(tmp_path):
+    (tmp_path / "log").write_text(
+        "junk\n   Step   Temp   PotEng\n  0  300  -1.5\n  10  290  -1.4\nLoop time of 1.0 on 1 procs\n"
+        "   Step   Temp   PotEng\n  10  290  -1.4\n WARNING: x\n  20  280  -1.3\nLoop time of 1 on 1\n")
+    runs = read_thermo(tmp_path / "log")
+    assert len(runs) == 2 and list(runs[0]["Temp"]) == [300, 290] and list(runs[1]["Step"]) == [10, 20]
+    (tmp_path / "dump").write_text(
+        "ITEM: TIMESTEP\n5\nITEM: NUMBER OF ATOMS\n2\nITEM: BOX BOUNDS pp pp pp\n0 1\n0 1\n0 1\n"
+        "ITEM: ATOMS id type fx\n2 1 0.5\n1 2 -0.5\n")
+    (frame,) = read_dump(tmp_path / "dump")
+    assert frame["step"] == 5 and list(frame["id"]) == [1, 2] and list(frame["fx"]) == [-0.5, 0.5]
+
+
+def test_cache_builds_once_and_never_keeps_half_entries(tmp_path, monkeypatch):
+    monkeypatch.setenv("ENNP_CACHE_DIR", str(tmp_path))
+    calls = []
+
+    def build(d):
+        calls.append(d)
+        (d / "x").write_text("1")
+
+    key = content_key("a", 1)
+    assert content_key("a", 1) == key != content_key("a", 2)
+    first = cached_dir("t", key, build)
+    again = cached_dir("t", key, build)
+    assert first == again and len(calls) == 1 and (first / "x").read_text() == "1"
+
+    def crash(d):
+        (d / "partial").write_text("")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        cached_dir("t", "other", crash)
+    assert not (tmp_path / "t" / "other").exists()
+    assert [p.name for p in (tmp_path / "t").iterdir()] == [key]
+
+
+def test_model_settings_validation():
+    with pytest.raises(ValueError, match="model_dtype"):
+        ModelSettings(type_names=("Au",), model_dtype="float16")
+    with pytest.raises(ValueError, match="r_max"):
+        ModelSettings(type_names=("Au",), r_max=0)
+    cfg = nequip_config("data.xyz", ModelSettings(type_names=("Au", "O"), num_layers=3))
+    model = cfg["training_module"]["model"]
+    assert model["num_layers"] == 3 and model["type_names"] == ["Au", "O"]
+    assert os.path.isabs(cfg["data"]["split_dataset"]["dataset"]["file_path"])
+
+
+def test_deploy_rejects_bad_arguments(tmp_path, capsys):
+    assert cli(["deploy", str(tmp_path / "missing.ckpt"), str(tmp_path / "m.nequip.pt2")]) == 2
+    assert "no such checkpoint" in capsys.readouterr().err
+    (tmp_path / "c.ckpt").write_text("")
+    assert cli(["deploy", str(tmp_path / "c.ckpt"), str(tmp_path / "m.pt2")]) == 2
+    assert "must end with .nequip.pt2" in capsys.readouterr().err
