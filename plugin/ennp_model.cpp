@@ -340,6 +340,11 @@ void Model::compute(const Graph &g, Result &out)
   if (!finite) throw ModelError("model '" + path_ + "' returned NaN or Inf");
 }
 
+void set_threads(int nthreads)
+{
+  if (nthreads > 0 && at::get_num_threads() != nthreads) at::set_num_threads(nthreads);
+}
+
 int local_rank_index(void *world_comm)
 {
   MPI_Comm local;

@@ -79,6 +79,9 @@ class Model {
   std::unique_ptr<torch::jit::Module> script_;
 };
 
+// Threads torch uses for intra-op parallelism in this process.
+void set_threads(int nthreads);
+
 // Index of this process among the MPI ranks on its node (for GPU selection).
 int local_rank_index(void *world_comm);
 

@@ -130,6 +130,9 @@ void PairENNP::init_style()
                "add 'num_layers N' to pair_style for MPI runs",
                model_->path());
 
+  // torch threads follow LAMMPS's OpenMP threads per rank (OMP_NUM_THREADS, -pk omp N)
+  ennp::set_threads(comm->nthreads);
+
   // full neighbour lists for local and ghost atoms: edges are centred on both
   neighbor->add_request(this, NeighConst::REQ_FULL | NeighConst::REQ_GHOST);
 
@@ -157,6 +160,9 @@ double PairENNP::init_one(int i, int j)
 void PairENNP::compute(int eflag, int vflag)
 {
   ev_init(eflag, vflag);
+  if (vflag_atom)
+    error->all(FLERR, "pair_style ennp does not compute per-atom virials (compute stress/atom, "
+                      "centroid/stress/atom); only the global virial is available");
   const int nlocal = atom->nlocal;
   if (nlocal == 0) return;    // nothing owned here: no energy, no force
 

@@ -116,3 +116,9 @@ def test_torchscript_without_layers_on_mpi(tmp_path):
 def test_unknown_pair_style_keyword(mix_model, tmp_path):
     msg = lammps_fails(tmp_path, f"ennp {mix_model['deployed']} cutoff 3")
     assert "unknown keyword 'cutoff'" in msg
+
+
+def test_per_atom_virial_is_refused(mix_model, tmp_path):
+    msg = lammps_fails(tmp_path, f"ennp {mix_model['deployed']}",
+                       extra="", run="compute s all stress/atom NULL\ndump s all custom 1 s.txt c_s[1]\nrun 0")
+    assert "does not compute per-atom virials" in msg

@@ -30,19 +30,22 @@ def tiny_model(frames, settings: ModelSettings, *, max_epochs: int = 3,
 
     xyz = "".join(f"{a.get_chemical_formula()} {a.positions.round(10).tolist()} "
                   f"{a.cell[:].round(10).tolist()} {a.get_potential_energy():.12f}\n" for a in frames)
-    key = content_key("tiny_model", asdict(settings), max_epochs, xyz, torch.__version__,
+    # the data set gets its own entry: checkpoints record its path, and nequip
+    # reads it again when a checkpoint is compiled later (ennp deploy, nequip-compile)
+    data_dir = cached_dir("datasets", content_key("data", xyz),
+                          lambda tmp: ase.io.write(tmp / "data.xyz", list(frames), format="extxyz"))
+    data = data_dir / "data.xyz"
+    key = content_key("tiny_model-v2", asdict(settings), max_epochs, xyz, torch.__version__,
                       nequip.__version__, platform.machine(), _cpu_isa())
 
     def build(tmp: Path) -> None:
-        data = tmp / "data.xyz"
-        ase.io.write(data, list(frames), format="extxyz")
         ckpt = train(nequip_config(data, settings, max_epochs=max_epochs), tmp / "train")
         deploy(ckpt, tmp / f"{name}.nequip.pt2")
 
     d = cached_dir("models", key, build)
     return {"checkpoint": d / "train" / "out" / "last.ckpt",
             "deployed": d / f"{name}.nequip.pt2",
-            "data": d / "data.xyz"}
+            "data": data}
 
 
 def _cpu_isa() -> str:
