@@ -141,6 +141,8 @@ void Model::read_common_metadata(const std::map<std::string, std::string> &meta)
   std::string layers = get(meta, "ennp_num_layers");
   if (layers.empty()) layers = get(meta, "num_layers");
   num_layers_ = layers.empty() ? 0 : std::stoi(layers);
+  const std::string width = get(meta, "ennp_exchange_width");
+  exchange_width_ = width.empty() ? 0 : std::stoi(width);
   dtype_ = get(meta, "model_dtype");
 }
 
@@ -220,7 +222,8 @@ std::string Model::describe() const
 {
   std::string s = kind_ + " model '" + path_ + "' (" + device_name_ + ", " +
                   (dtype_.empty() ? "dtype ?" : dtype_) + ", r_max " + std::to_string(r_max_) +
-                  ", " + std::to_string(num_layers_) + " layers, types";
+                  ", " + std::to_string(num_layers_) + " layers, " +
+                  (exchange_width_ ? "ghost feature exchange" : "ghost replication") + ", types";
   for (const auto &t : type_names_) s += " " + t;
   return s + ")";
 }

@@ -54,6 +54,9 @@ class Model {
   double cutoff(int a, int b) const { return cutoff_[a * type_names_.size() + b]; }
   int num_layers() const { return num_layers_; }    // 0 when the file does not say
   bool local_energy() const { return local_energy_; }    // exact with foreign ghosts
+  // > 0: the model exchanges ghost features between layers (ennp::ghost_exchange)
+  // with this many values per atom, so ghosts need to reach one cutoff only
+  int exchange_width() const { return exchange_width_; }
   std::string describe() const;
 
   // Evaluate on g. Throws ModelError for NaN/Inf outputs.
@@ -72,6 +75,7 @@ class Model {
   std::vector<double> cutoff_;
   double r_max_ = 0.0;
   int num_layers_ = 0;
+  int exchange_width_ = 0;
   bool local_energy_ = false;
   bool cuda_ = false;
   int device_index_ = -1;

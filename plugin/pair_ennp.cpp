@@ -16,7 +16,7 @@
 
 using namespace LAMMPS_NS;
 
-PairENNP::PairENNP(LAMMPS *lmp) : Pair(lmp)
+PairENNP::PairENNP(LAMMPS *lmp) : Pair(lmp), exchange_(lmp, this, true)
 {
   single_enable = 0;
   restartinfo = 0;
@@ -136,10 +136,14 @@ void PairENNP::init_style()
   // full neighbour lists for local and ghost atoms: edges are centred on both
   neighbor->add_request(this, NeighConst::REQ_FULL | NeighConst::REQ_GHOST);
 
-  // ghost atoms must reach num_layers * r_max: a local atom's energy depends on
-  // atoms that many hops away. On one rank every ghost is an image of a local
-  // atom and is mapped back to it, so r_max suffices there.
-  if (comm->nprocs > 1) {
+  // Models from `ennp deploy` exchange ghost features between layers: ghosts
+  // need to reach one cutoff, the default. Others (TorchScript) replicate the
+  // work: ghost atoms must reach num_layers * r_max, since a local atom's energy
+  // depends on atoms that many hops away. On one rank every ghost is an image of
+  // a local atom and is mapped back to it, so r_max suffices there.
+  comm_forward = comm_reverse = model_->exchange_width();
+  graph_layers_ = model_->exchange_width() > 0 ? 1 : std::max(num_layers_, 1);
+  if (comm->nprocs > 1 && model_->exchange_width() == 0) {
     const double cut = num_layers_ * model_->r_max() + neighbor->skin;
     if (comm->cutghostuser < cut) {
       comm->cutghostuser = cut;
@@ -164,10 +168,12 @@ void PairENNP::compute(int eflag, int vflag)
     error->all(FLERR, "pair_style ennp does not compute per-atom virials (compute stress/atom, "
                       "centroid/stress/atom); only the global virial is available");
   const int nlocal = atom->nlocal;
-  if (nlocal == 0) return;    // nothing owned here: no energy, no force
+  // nothing owned here: no energy, no force; but a model that exchanges ghost
+  // features must still run, since every rank takes part in each exchange
+  if (nlocal == 0 && model_->exchange_width() == 0) return;
 
   builder_.build(lmp, list, type_map_, cutsq_model_, (int) model_->type_names().size(),
-                 std::max(num_layers_, 1), graph_);
+                 graph_layers_, graph_);
   if (!model_->local_energy() && builder_.has_foreign_ghosts(graph_))
     error->one(FLERR, "pair_style ennp: model is exact on 1 MPI rank only (see init)");
   if (graph_.nedges() > 0 && graph_.min_dist < min_dist_)
@@ -176,8 +182,11 @@ void PairENNP::compute(int eflag, int vflag)
                "{} A: the structure has collapsed or overlapping atoms",
                graph_.min_dist, update->ntimestep, min_dist_);
   try {
+    exchange_.activate(&graph_);
     model_->compute(graph_, result_);
+    exchange_.deactivate();
   } catch (const std::exception &e) {
+    exchange_.deactivate();
     error->one(FLERR, "pair_style ennp at step {}: {}", update->ntimestep, e.what());
   }
 
@@ -192,4 +201,25 @@ void PairENNP::compute(int eflag, int vflag)
     for (int i = 0; i < nlocal; i++) eatom[i] += result_.atomic_energy[i];
   if (vflag_global)
     for (int k = 0; k < 6; k++) virial[k] += result_.virial[k];
+}
+
+// LAMMPS communication of ghost features: handled by the shared exchange
+int PairENNP::pack_forward_comm(int n, int *list, double *buf, int, int *)
+{
+  return exchange_.pack_forward_comm(n, list, buf);
+}
+
+void PairENNP::unpack_forward_comm(int n, int first, double *buf)
+{
+  exchange_.unpack_forward_comm(n, first, buf);
+}
+
+int PairENNP::pack_reverse_comm(int n, int first, double *buf)
+{
+  return exchange_.pack_reverse_comm(n, first, buf);
+}
+
+void PairENNP::unpack_reverse_comm(int n, int *list, double *buf)
+{
+  exchange_.unpack_reverse_comm(n, list, buf);
 }

@@ -3,6 +3,7 @@
 #ifndef LMP_PAIR_ENNP_H
 #define LMP_PAIR_ENNP_H
 
+#include "ennp_exchange.h"
 #include "ennp_graph.h"
 #include "ennp_model.h"
 #include "pair.h"
@@ -22,6 +23,10 @@ class PairENNP : public Pair {
   void coeff(int, char **) override;
   void init_style() override;
   double init_one(int, int) override;
+  int pack_forward_comm(int, int *, double *, int, int *) override;
+  void unpack_forward_comm(int, int, double *) override;
+  int pack_reverse_comm(int, int, double *) override;
+  void unpack_reverse_comm(int, int *, double *) override;
 
   // for compute ennp/ensemble: element of each LAMMPS type after pair_coeff
   const std::vector<std::string> &elements() const { return elements_; }
@@ -30,6 +35,7 @@ class PairENNP : public Pair {
   void allocate();
 
   std::unique_ptr<ennp::Model> model_;
+  ennp::GhostExchange exchange_;
   ennp::GraphBuilder builder_;
   ennp::Graph graph_;
   ennp::Result result_;
@@ -37,6 +43,7 @@ class PairENNP : public Pair {
   std::vector<int> type_map_;            // LAMMPS type -> model type
   std::vector<double> cutsq_model_;      // model type pair -> cutoff^2
   int num_layers_ = 0;
+  int graph_layers_ = 1;                 // hops of ghosts in the graph (1 with exchange)
   double min_dist_ = 0.1;                // atoms closer than this (A) are an error
 };
 

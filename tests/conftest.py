@@ -20,6 +20,14 @@ def mix_model():
 
 
 @pytest.fixture(scope="session")
+def mix_model3():
+    """As mix_model with 3 layers: two ghost exchanges per evaluation."""
+    settings = ModelSettings(type_names=tuple(ELEMENTS), r_max=4.0, num_layers=3, l_max=1,
+                             num_features=8, model_dtype="float64")
+    return tiny_model(rattled_mixture(num_frames=16), settings, max_epochs=1, name="mix64_L3")
+
+
+@pytest.fixture(scope="session")
 def demo_model():
     from ennp.demo import demo_model
 

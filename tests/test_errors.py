@@ -108,7 +108,7 @@ def test_nan_output_reports_step(tmp_path):
 
 
 def test_torchscript_without_layers_on_mpi(tmp_path):
-    model = save_morse(tmp_path / "m.nequip.pth", ELEMENTS, num_layers=False)
+    model = save_morse(tmp_path / "m.nequip.pth", ELEMENTS, num_layers=0)
     msg = lammps_fails(tmp_path, f"ennp {model}", nprocs=2)
     assert "add 'num_layers N' to pair_style" in msg
 

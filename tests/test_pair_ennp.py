@@ -62,13 +62,17 @@ def test_matches_nequip_ase_calculator(mix_model, tmp_path, name):
     assert np.abs(ref["forces"]).max() > 0.02, "forces too small for a meaningful comparison"
 
 
-@pytest.mark.parametrize("nprocs", [2, 3, 4])
-def test_mpi_ranks_give_same_result(mix_model, tmp_path, nprocs):
+@pytest.mark.parametrize("model,nprocs", [("mix_model", 2), ("mix_model", 3), ("mix_model", 4),
+                                          ("mix_model3", 2), ("mix_model3", 4)])
+def test_mpi_ranks_give_same_result(request, tmp_path, model, nprocs):
+    model = request.getfixturevalue(model)
     atoms = triclinic_crystal()
-    pair, coeff = f"ennp {mix_model['deployed']}", "* * Au Ti O"
+    pair, coeff = f"ennp {model['deployed']}", "* * Au Ti O"
     one = single_point(atoms, tmp_path / "np1", pair, coeff, ELEMENTS)
     many = single_point(atoms, tmp_path / f"np{nprocs}", pair, coeff, ELEMENTS, nprocs=nprocs)
     assert f"on {nprocs} procs" in many["log"]
+    # ghost features are exchanged, so ghosts need no more than one cutoff
+    assert "ghost feature exchange" in many["log"] and "ghost cutoff set" not in many["log"]
     assert abs(one["energy"] - many["energy"]) < 1e-10 * len(atoms)
     np.testing.assert_allclose(many["forces"], one["forces"], rtol=0, atol=1e-10)
     np.testing.assert_allclose(many["energies"], one["energies"], rtol=0, atol=1e-10)

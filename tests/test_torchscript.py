@@ -8,9 +8,10 @@ from lammps_helpers import single_point
 from torchscript_models import save_morse
 
 
-@pytest.mark.parametrize("nprocs", [1, 2])
-def test_torchscript_matches_builtin_morse(tmp_path, nprocs):
-    model = save_morse(tmp_path / "morse.nequip.pth", ELEMENTS)
+@pytest.mark.parametrize("nprocs,layers", [(1, 1), (2, 1), (3, 2)])
+def test_torchscript_matches_builtin_morse(tmp_path, nprocs, layers):
+    """TorchScript models replicate ghost work: ghosts reach layers x r_max (multi-hop graph)."""
+    model = save_morse(tmp_path / "morse.nequip.pth", ELEMENTS, num_layers=layers)
     atoms = mixed_crystal(repeat=(3, 3, 3), seed=4, rattle=0.2)
     got = single_point(atoms, tmp_path / "ennp", f"ennp {model}", "* * Au Ti O", ELEMENTS,
                        nprocs=nprocs)

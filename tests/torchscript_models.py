@@ -44,10 +44,10 @@ class MorseDictModel(torch.nn.Module):
 
 
 def save_morse(path, type_names, d0=0.3, alpha=1.5, r0=2.9, r_max=5.0, make_nan=False,
-               num_layers=True):
+               num_layers=1):
     module = torch.jit.script(MorseDictModel(d0, alpha, r0, make_nan))
     extra = {"r_max": str(r_max), "type_names": " ".join(type_names), "model_dtype": "float64"}
-    if num_layers:
-        extra["num_layers"] = "1"
+    if num_layers:    # a pair potential is exact with any declared depth >= 1
+        extra["num_layers"] = str(num_layers)
     torch.jit.save(module, str(path), _extra_files=extra)
     return path

@@ -9,10 +9,11 @@ The extra metadata keys ``ennp_*`` tell the plugin how to use it.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 # keep in sync with plugin/ennp_model.cpp
-ENNP_FORMAT = "1"
+ENNP_FORMAT = "2"    # 2: ghost features exchanged between layers
 PT2_SUFFIX = ".nequip.pt2"
 
 
@@ -42,6 +43,7 @@ def deploy(model_path: str | os.PathLike, out: str | os.PathLike, device: str = 
                                             serialize_aoti_keys)
     from nequip.utils.global_state import get_latest_global_state, set_global_state
 
+    from .ghost_exchange import use_ghost_exchange
     from .local_energy import NLOCAL_KEY, message_passing_layers, use_local_energy
 
     if device == "cuda" and not torch.cuda.is_available():
@@ -53,6 +55,7 @@ def deploy(model_path: str | os.PathLike, out: str | os.PathLike, device: str = 
         model, data = load_saved_model(str(model_path), _EAGER_MODEL_KEY, return_data_dict=True)
         layers = message_passing_layers(model)
         use_local_energy(model)
+        width = use_ghost_exchange(model)
 
         metadata = dict(model.metadata)
         metadata.update(get_latest_global_state(only_metadata_related=True))
@@ -63,6 +66,8 @@ def deploy(model_path: str | os.PathLike, out: str | os.PathLike, device: str = 
         metadata[NEQUIP_AOTI_OUTPUTS_KEY] = serialize_aoti_keys(outputs)
         metadata["ennp_format"] = ENNP_FORMAT
         metadata["ennp_num_layers"] = str(layers)
+        # ghost features are exchanged between layers: ghosts need one cutoff only
+        metadata["ennp_exchange_width"] = str(width)
         metadata["ennp_device"] = device
         metadata["ennp_source"] = model_path.name
 
@@ -80,12 +85,13 @@ def deploy(model_path: str | os.PathLike, out: str | os.PathLike, device: str = 
             "edge": torch.export.Dim("num_edges", min=2),
         }
         out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(out.name + ".part" + PT2_SUFFIX)
-        aot_export_model(model=model, device=device, input_fields=inputs,
-                         output_fields=outputs, data=data, batch_map=batch_map,
-                         output_path=str(tmp),
-                         inductor_configs={"aot_inductor.metadata": metadata}, seed=1)
-        os.replace(tmp, out)  # never leave a half-written model under the real name
+        with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
+            part = Path(tmp) / out.name
+            aot_export_model(model=model, device=device, input_fields=inputs,
+                             output_fields=outputs, data=data, batch_map=batch_map,
+                             output_path=str(part),
+                             inductor_configs={"aot_inductor.metadata": metadata}, seed=1)
+            os.replace(part, out)  # never leave a half-written model under the real name
     finally:
         set_workflow_state(None)
     return out

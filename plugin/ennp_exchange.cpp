@@ -1,0 +1,145 @@
+#include "ennp_exchange.h"
+
+#include "atom.h"
+#include "comm.h"
+#include "compute.h"
+#include "lammps.h"
+#include "pair.h"
+
+#include <torch/library.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <stdexcept>
+
+namespace ennp {
+
+// The exchange of the style whose model is running (models run one at a time).
+static GhostExchange *active = nullptr;
+
+GhostExchange::GhostExchange(LAMMPS_NS::LAMMPS *lmp, void *style, bool style_is_pair) :
+    lmp_(lmp), style_(style), is_pair_(style_is_pair)
+{
+}
+
+void GhostExchange::activate(const Graph *g)
+{
+  graph_ = g;
+  active = this;
+}
+
+void GhostExchange::deactivate()
+{
+  if (active == this) active = nullptr;
+  graph_ = nullptr;
+}
+
+void GhostExchange::communicate(bool forward, int width)
+{
+  width_ = width;
+  auto *comm = lmp_->comm;
+  // one rank: every ghost is a periodic image mapped onto its owner, nothing to send
+  if (comm->nprocs == 1) return;
+  if (is_pair_) {
+    auto *pair = (LAMMPS_NS::Pair *) style_;
+    forward ? comm->forward_comm(pair, width) : comm->reverse_comm(pair, width);
+  } else {
+    auto *compute = (LAMMPS_NS::Compute *) style_;
+    forward ? comm->forward_comm(compute, width) : comm->reverse_comm(compute, width);
+  }
+}
+
+void GhostExchange::forward(double *rows, int width)
+{
+  const Graph &g = *graph_;
+  const int nall = lmp_->atom->nlocal + lmp_->atom->nghost;
+  atoms_.assign((size_t) nall * width, 0.0);
+  for (int i = 0; i < g.nlocal; i++) std::copy_n(rows + (size_t) i * width, width, &atoms_[(size_t) i * width]);
+  communicate(true, width);
+  for (int node = g.nlocal; node < g.nnodes; node++) {
+    const int a = g.node_atom[node];
+    if (a >= 0) std::copy_n(&atoms_[(size_t) a * width], width, rows + (size_t) node * width);
+  }
+}
+
+void GhostExchange::reverse(double *rows, int width)
+{
+  const Graph &g = *graph_;
+  const int nall = lmp_->atom->nlocal + lmp_->atom->nghost;
+  atoms_.assign((size_t) nall * width, 0.0);
+  for (int node = g.nlocal; node < g.nnodes; node++) {
+    const int a = g.node_atom[node];
+    double *row = rows + (size_t) node * width;
+    if (a >= 0) std::copy_n(row, width, &atoms_[(size_t) a * width]);
+    std::fill_n(row, width, 0.0);    // a ghost's gradient now lives with its owner
+  }
+  communicate(false, width);
+  for (int i = 0; i < g.nlocal; i++)
+    for (int k = 0; k < width; k++) rows[(size_t) i * width + k] += atoms_[(size_t) i * width + k];
+}
+
+int GhostExchange::pack_forward_comm(int n, int *list, double *buf)
+{
+  for (int i = 0; i < n; i++) std::copy_n(&atoms_[(size_t) list[i] * width_], width_, buf + (size_t) i * width_);
+  return n * width_;
+}
+
+void GhostExchange::unpack_forward_comm(int n, int first, double *buf)
+{
+  std::copy_n(buf, (size_t) n * width_, &atoms_[(size_t) first * width_]);
+}
+
+int GhostExchange::pack_reverse_comm(int n, int first, double *buf)
+{
+  std::copy_n(&atoms_[(size_t) first * width_], (size_t) n * width_, buf);
+  return n * width_;
+}
+
+void GhostExchange::unpack_reverse_comm(int n, int *list, double *buf)
+{
+  for (int i = 0; i < n; i++)
+    for (int k = 0; k < width_; k++) atoms_[(size_t) list[i] * width_ + k] += buf[(size_t) i * width_ + k];
+}
+
+// --- the torch ops (schemas match python/ennp/deploy/ghost_exchange.py)
+
+static at::Tensor run_exchange(const at::Tensor &x, bool forward)
+{
+  if (!active)
+    throw std::runtime_error("ennp::ghost_exchange called outside a LAMMPS ennp style");
+  const int64_t n = x.size(0);
+  auto rows = x.detach().to(torch::kCPU, torch::kFloat64).contiguous().view({n, -1}).clone();
+  const int width = (int) rows.size(1);
+  forward ? active->forward(rows.data_ptr<double>(), width) : active->reverse(rows.data_ptr<double>(), width);
+  return rows.view(x.sizes()).to(x.device(), x.scalar_type());
+}
+
+static at::Tensor ghost_exchange(const at::Tensor &x)
+{
+  return run_exchange(x, true);
+}
+
+static at::Tensor ghost_exchange_reverse(const at::Tensor &grad)
+{
+  return run_exchange(grad, false);
+}
+
+TORCH_LIBRARY(ennp, m)
+{
+  m.def("ghost_exchange(Tensor x) -> Tensor");
+  m.def("ghost_exchange_reverse(Tensor grad) -> Tensor");
+}
+
+TORCH_LIBRARY_IMPL(ennp, CPU, m)
+{
+  m.impl("ghost_exchange", ghost_exchange);
+  m.impl("ghost_exchange_reverse", ghost_exchange_reverse);
+}
+
+TORCH_LIBRARY_IMPL(ennp, CUDA, m)
+{
+  m.impl("ghost_exchange", ghost_exchange);
+  m.impl("ghost_exchange_reverse", ghost_exchange_reverse);
+}
+
+}    // namespace ennp

@@ -1,0 +1,52 @@
+/* Ghost-atom feature exchange for message-passing models under MPI.
+
+   Models from `ennp deploy` call the torch ops ennp::ghost_exchange (before
+   every convolution after the first) and, in their backward pass,
+   ennp::ghost_exchange_reverse. This file implements both with LAMMPS forward
+   and reverse communication: the features of ghost nodes are copied from
+   their owners, and the gradients of ghost features are summed back onto the
+   owners. A LAMMPS style (pair or compute) that evaluates such a model
+   activates one GhostExchange around the call and forwards its pack/unpack
+   communication hooks to it. */
+
+#ifndef ENNP_EXCHANGE_H
+#define ENNP_EXCHANGE_H
+
+#include "ennp_graph.h"
+
+#include <vector>
+
+namespace ennp {
+
+class GhostExchange {
+ public:
+  // style: the Pair or Compute whose comm hooks call pack/unpack below
+  GhostExchange(LAMMPS_NS::LAMMPS *lmp, void *style, bool style_is_pair);
+
+  // Make this exchange the one the torch ops use while g is evaluated.
+  void activate(const Graph *g);
+  void deactivate();
+
+  // called by the torch ops (feature rows are graph nodes)
+  void forward(double *rows, int width);    // ghost rows <- owners' rows
+  void reverse(double *rows, int width);    // owners += ghost rows, ghost rows <- 0
+
+  // LAMMPS communication hooks (same signatures as Pair/Compute)
+  int pack_forward_comm(int n, int *list, double *buf);
+  void unpack_forward_comm(int n, int first, double *buf);
+  int pack_reverse_comm(int n, int first, double *buf);
+  void unpack_reverse_comm(int n, int *list, double *buf);
+
+ private:
+  void communicate(bool forward, int width);
+  LAMMPS_NS::LAMMPS *lmp_;
+  void *style_;
+  bool is_pair_;
+  const Graph *graph_ = nullptr;
+  int width_ = 0;
+  std::vector<double> atoms_;    // (nlocal + nghost) x width_, rows by LAMMPS atom index
+};
+
+}    // namespace ennp
+
+#endif
