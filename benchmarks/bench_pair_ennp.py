@@ -73,6 +73,7 @@ def raw_model_call(model, n, threads, repeats=7):
     """Median time of one call of the deployed model on the same periodic crystal (Python AOTI)."""
     code = f"""
 import time, statistics, torch
+import ennp.deploy.ghost_exchange  # the model's exchange ops (identity on one process)
 from ase.build import bulk
 from nequip.data import from_ase
 from nequip.data.transforms import NeighborListTransform
@@ -168,14 +169,36 @@ t = time.perf_counter(); dyn.run({steps}); print((time.perf_counter() - t) / {st
 
 
 def bench_large(quick):
+    """~100k atoms, one rank. The production-size model is first measured at two
+    smaller sizes; its memory is extrapolated linearly in atoms and the ~100k run
+    is attempted only where that fits in 80% of this machine's memory."""
     rows = []
     n = 29 if not quick else 16    # 4 * 29^3 = 97,556 atoms
-    for label, kw, steps in (("tiny", {}, 3), ("production", {"layers": 3, "l_max": 2, "features": 32}, 1)):
-        model = au_model(**kw)["deployed"]
-        md = lammps_md(model, n, steps, threads=2)
-        rows.append({"model": label, **md})
-        print(f"  large     {label:>10} {md['natoms']} atoms 1 rank 2 thr: {md['atom_steps_per_s']:8.0f} "
-              f"atom-steps/s, peak RSS {md['peak_rss_GB']:.1f} GB", flush=True)
+    tiny = au_model()["deployed"]
+    md = lammps_md(tiny, n, 3, threads=2)
+    rows.append({"model": "tiny", **md})
+    print(f"  large           tiny {md['natoms']} atoms 1 rank 2 thr: {md['atom_steps_per_s']:8.0f} "
+          f"atom-steps/s, peak RSS {md['peak_rss_GB']:.1f} GB", flush=True)
+    prod = au_model(layers=3, l_max=2, features=32)["deployed"]
+    small = [lammps_md(prod, m, 1, threads=2) for m in ((8, 12) if quick else (12, 16))]
+    for r in small:
+        rows.append({"model": "production", **r})
+        print(f"  large     production {r['natoms']:>6} atoms 1 rank 2 thr: {r['atom_steps_per_s']:8.0f} "
+              f"atom-steps/s, peak RSS {r['peak_rss_GB']:.1f} GB", flush=True)
+    (a0, m0), (a1, m1) = [(r["natoms"], r["peak_rss_GB"]) for r in small]
+    per_atom = (m1 - m0) / (a1 - a0)
+    need = m1 + per_atom * (4 * n**3 - a1)
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e9
+    row = {"model": "production", "natoms": 4 * n**3, "predicted_rss_GB": need,
+           "memory_per_1000_atoms_GB": per_atom * 1000, "machine_memory_GB": total}
+    if need < 0.8 * total:
+        row.update(lammps_md(prod, n, 1, threads=2))
+        print(f"  large     production {row['natoms']} atoms: {row['atom_steps_per_s']:8.0f} atom-steps/s, "
+              f"peak RSS {row['peak_rss_GB']:.1f} GB", flush=True)
+    else:
+        print(f"  large     production {row['natoms']} atoms: not run, needs ~{need:.0f} GB "
+              f"({per_atom*1e3:.2f} GB per 1000 atoms) of {total:.0f} GB here", flush=True)
+    rows.append(row)
     return rows
 
 

@@ -2,8 +2,10 @@
 
 Writes an AOTInductor package (``.nequip.pt2``) with the inputs of nequip's
 ``pair_nequip`` target plus ``[nlocal, nghost]``, and the outputs per-atom
-energy, forces and virial of the local energy (see :mod:`local_energy`).
-The extra metadata keys ``ennp_*`` tell the plugin how to use it.
+energy, forces and virial of the local energy (:mod:`.local_energy`); between
+layers the model exchanges ghost features through LAMMPS
+(:mod:`.ghost_exchange`). The metadata keys ``ennp_*`` tell the plugin how to
+use it.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ def deploy(model_path: str | os.PathLike, out: str | os.PathLike, device: str = 
     from nequip.utils.aot import aot_export_model
     from nequip.utils.aoti_metadata import (NEQUIP_AOTI_INPUTS_KEY,
                                             NEQUIP_AOTI_OUTPUTS_KEY,
+                                            embed_custom_ops_libs,
                                             serialize_aoti_keys)
     from nequip.utils.global_state import get_latest_global_state, set_global_state
 
@@ -91,6 +94,8 @@ def deploy(model_path: str | os.PathLike, out: str | os.PathLike, device: str = 
                              output_fields=outputs, data=data, batch_map=batch_map,
                              output_path=str(part),
                              inductor_configs={"aot_inductor.metadata": metadata}, seed=1)
+            # nequip's Python loaders import this module (the exchange ops) first
+            embed_custom_ops_libs(str(part), {"ennp.deploy.ghost_exchange"})
             os.replace(part, out)  # never leave a half-written model under the real name
     finally:
         set_workflow_state(None)

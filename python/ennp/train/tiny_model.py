@@ -35,7 +35,7 @@ def tiny_model(frames, settings: ModelSettings, *, max_epochs: int = 3,
     data_dir = cached_dir("datasets", content_key("data", xyz),
                           lambda tmp: ase.io.write(tmp / "data.xyz", list(frames), format="extxyz"))
     data = data_dir / "data.xyz"
-    key = content_key("tiny_model-v2", ENNP_FORMAT, asdict(settings), max_epochs, xyz, torch.__version__,
+    key = content_key("tiny_model-v3", ENNP_FORMAT, asdict(settings), max_epochs, xyz, torch.__version__,
                       nequip.__version__, platform.machine(), _cpu_isa())
 
     def build(tmp: Path) -> None:
