@@ -133,9 +133,6 @@ void PairENNP::init_style()
   // torch threads follow LAMMPS's OpenMP threads per rank (OMP_NUM_THREADS, -pk omp N)
   ennp::set_threads(comm->nthreads);
 
-  // full neighbour lists for local and ghost atoms: edges are centred on both
-  neighbor->add_request(this, NeighConst::REQ_FULL | NeighConst::REQ_GHOST);
-
   // Models from `ennp deploy` exchange ghost features between layers: ghosts
   // need to reach one cutoff, the default. Others (TorchScript) replicate the
   // work: ghost atoms must reach num_layers * r_max, since a local atom's energy
@@ -143,6 +140,10 @@ void PairENNP::init_style()
   // a local atom and is mapped back to it, so r_max suffices there.
   comm_forward = comm_reverse = model_->exchange_width();
   graph_layers_ = model_->exchange_width() > 0 ? 1 : std::max(num_layers_, 1);
+  // full neighbour lists; ghost atoms need lists of their own only when edges
+  // are centred on them, i.e. when the work on ghosts is replicated
+  neighbor->add_request(this, graph_layers_ > 1 ? NeighConst::REQ_FULL | NeighConst::REQ_GHOST
+                                                : NeighConst::REQ_FULL);
   if (comm->nprocs > 1 && model_->exchange_width() == 0) {
     const double cut = num_layers_ * model_->r_max() + neighbor->skin;
     if (comm->cutghostuser < cut) {
