@@ -29,7 +29,7 @@ import numpy as np
 
 import ennp
 from ennp.cache import cached_dir, content_key
-from ennp.md.lammps_run import performance_env, read_thermo, run_lammps
+from ennp.lammps.run import performance_env, run_lammps
 from ennp.train.datasets import rattled_au
 from ennp.train.nequip_config import ModelSettings
 from ennp.train.tiny_model import tiny_model

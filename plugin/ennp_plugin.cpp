@@ -1,5 +1,6 @@
 /* Registers the ennp styles with LAMMPS when the plugin file is loaded. */
 
+#include "compute_ennp_ensemble.h"
 #include "lammpsplugin.h"
 #include "pair_ennp.h"
 
@@ -16,6 +17,11 @@ static Pair *pair_ennp_creator(LAMMPS *lmp)
   return new PairENNP(lmp);
 }
 
+static Compute *compute_ennp_ensemble_creator(LAMMPS *lmp, int argc, char **argv)
+{
+  return new ComputeENNPEnsemble(lmp, argc, argv);
+}
+
 extern "C" void lammpsplugin_init(void *lmp, void *handle, void *regfunc)
 {
   auto reg = (lammpsplugin_regfunc) regfunc;
@@ -27,5 +33,11 @@ extern "C" void lammpsplugin_init(void *lmp, void *handle, void *regfunc)
   plugin.author = "ennp developers";
   plugin.creator.v1 = (lammpsplugin_factory1 *) &pair_ennp_creator;
   plugin.handle = handle;
+  (*reg)(&plugin, lmp);
+
+  plugin.style = "compute";
+  plugin.name = "ennp/ensemble";
+  plugin.info = "ennp: model deviation of an ensemble of NequIP models";
+  plugin.creator.v2 = (lammpsplugin_factory2 *) &compute_ennp_ensemble_creator;
   (*reg)(&plugin, lmp);
 }

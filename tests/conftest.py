@@ -28,6 +28,14 @@ def mix_model3():
 
 
 @pytest.fixture(scope="session")
+def mix_model_b():
+    """Another member: other seed and a larger r_max (4.5 A), 2 layers."""
+    settings = ModelSettings(type_names=tuple(ELEMENTS), r_max=4.5, num_layers=2, l_max=1,
+                             num_features=8, model_dtype="float64", seed=2)
+    return tiny_model(rattled_mixture(num_frames=16), settings, max_epochs=1, name="mix64_b")
+
+
+@pytest.fixture(scope="session")
 def demo_model():
     from ennp.demo import demo_model
 

@@ -5,7 +5,8 @@ from pathlib import Path
 import numpy as np
 from ase.io.lammpsdata import write_lammps_data
 
-from ennp.md.lammps_run import read_dump, read_thermo, run_lammps
+from ennp.lammps.outputs import read_dump, read_thermo
+from ennp.lammps.run import run_lammps
 
 NKTV2P_METAL = 1.6021765e6    # LAMMPS metal units: eV/A^3 -> bar
 

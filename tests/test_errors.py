@@ -10,7 +10,7 @@ from ase import Atoms
 from ase.io.lammpsdata import write_lammps_data
 
 from conftest import ELEMENTS, mixed_crystal
-from ennp.md.lammps_run import lammps_error, run_lammps
+from ennp.lammps.run import lammps_error, run_lammps
 from lammps_helpers import write_input
 from torchscript_models import save_morse
 

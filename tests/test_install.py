@@ -5,7 +5,7 @@ from pathlib import Path
 
 import ennp
 from ennp.plugin import plugin_dir, plugin_path
-from ennp.md.lammps_run import run_lammps
+from ennp.lammps.run import run_lammps
 
 
 def test_lmp_loads_plugin_from_entry_point(mix_model, tmp_path):

@@ -6,7 +6,8 @@ import numpy as np
 
 import ennp
 from ennp.demo import energy_drift
-from ennp.md.lammps_run import read_thermo, run_lammps
+from ennp.lammps.outputs import read_thermo
+from ennp.lammps.run import run_lammps
 
 INPUTS = Path(ennp.__file__).parent / "lammps_inputs"
 

@@ -8,7 +8,7 @@ import pytest
 from ennp.cache import cached_dir, content_key
 from ennp.cli import main as cli
 from ennp.demo import energy_drift
-from ennp.md.lammps_run import read_dump, read_thermo
+from ennp.lammps.outputs import read_dump, read_thermo
 from ennp.train.nequip_config import ModelSettings, nequip_config
 
 

