@@ -27,6 +27,11 @@ def test_metadata_says_how_to_run(mix_model, mix_model3):
 def test_local_energy_and_its_forces(mix_model):
     atoms = mixed_crystal(repeat=(2, 2, 2), seed=7)
     data = NeighborListTransform(r_max=4.0)(from_ase(atoms))
+    # the compiled model takes float64 positions/cell/shifts (float32 gives NaN); take
+    # them from ASE directly, nequip's from_ase may have rounded them to float32
+    data["pos"] = torch.tensor(atoms.positions)
+    data["cell"] = torch.tensor(atoms.cell[:])
+    data["edge_cell_shift"] = data["edge_cell_shift"].double()
     types = torch.tensor([["Au", "Ti", "O"].index(s) for s in atoms.get_chemical_symbols()])
     model = load(mix_model["deployed"])
     n = len(atoms)

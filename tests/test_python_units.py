@@ -76,3 +76,19 @@ def test_deploy_rejects_bad_arguments(tmp_path, capsys):
     (tmp_path / "c.ckpt").write_text("")
     assert cli(["deploy", str(tmp_path / "c.ckpt"), str(tmp_path / "m.pt2")]) == 2
     assert "must end with .nequip.pt2" in capsys.readouterr().err
+
+
+def test_model_devi_and_dump_readers_name_the_problem(tmp_path):
+    from ennp.lammps.outputs import dump_to_atoms, read_model_devi
+
+    (tmp_path / "devi").write_text("# step a b\n0 1 2\n")
+    with pytest.raises(ValueError, match="expected 8 columns"):
+        read_model_devi(tmp_path / "devi")
+    (tmp_path / "d").write_text(
+        "ITEM: TIMESTEP\n0\nITEM: NUMBER OF ATOMS\n1\nITEM: BOX BOUNDS xy xz yz pp pp pp\n"
+        "0 5 0.5\n0 4 0\n0 3 0\nITEM: ATOMS id type xu yu zu c_dev[1]\n1 2 1 1 1 0.25\n")
+    (atoms,) = dump_to_atoms(tmp_path / "d", ["Au", "O"])
+    assert atoms.get_chemical_symbols() == ["O"] and atoms.arrays["c_dev[1]"][0] == 0.25
+    np.testing.assert_allclose(atoms.cell[:], [[4.5, 0, 0], [0.5, 4, 0], [0, 0, 3]])
+    with pytest.raises(ValueError, match="atom types 2..2 but 1 elements given"):
+        dump_to_atoms(tmp_path / "d", ["Au"])
