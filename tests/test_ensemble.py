@@ -191,3 +191,15 @@ def test_explore_template(members, tmp_path):
     run_lammps(explore, tmp_path / "halt", variables={**common, "data": tmp_path / "data.lmp", "halt": low})
     assert list(read_model_devi(tmp_path / "halt" / "model_devi.out")["step"]) == [0, 10]
     assert "Fix halt condition for fix-id stop met on step 10" in (tmp_path / "halt" / "log.lammps").read_text()
+
+
+def test_newton_off_gives_same_deviation(members, tmp_path):
+    """The compute sums ghost forces itself (reverse communication), so newton pair is free."""
+    atoms = mixed_crystal(repeat=(3, 3, 3), seed=17, rattle=0.2)
+    models = [members[0]["deployed"], members[1]["deployed"]]
+    kw = dict(pair="pair_style zero 5.0\npair_coeff * *", extra_args="elements Au Ti O", nprocs=2)
+    on, f_on = run_compute(tmp_path / "on", atoms, models, pre="newton on on", **kw)
+    off, f_off = run_compute(tmp_path / "off", atoms, models, pre="newton off on", **kw)
+    for key in VECTOR:
+        assert off[key][0] == pytest.approx(on[key][0], rel=1e-10, abs=1e-14), key
+    np.testing.assert_allclose(f_off[0].arrays["c_dev[1]"], f_on[0].arrays["c_dev[1]"], rtol=1e-10)
