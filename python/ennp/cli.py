@@ -21,6 +21,19 @@ def _demo(args) -> int:
     return 0
 
 
+def _label(args) -> int:
+    import ase.io
+
+    from .label.labelling import label_structures, load_label_config
+
+    config = load_label_config(args.config, args.section)
+    frames = ase.io.read(args.inp, index=":")
+    n, failed = label_structures(frames, config, args.out)
+    print(f"labelled {n} of {len(frames)} structures with {config.labeller} -> {args.out}"
+          + (f"; {len(failed)} failed (see {args.out}.failed.json)" if failed else ""))
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="ennp", description=__doc__)
     sub = parser.add_subparsers(dest="verb", required=True)
@@ -38,10 +51,17 @@ def main(argv=None) -> int:
     p.add_argument("--repeat", type=int, default=6, help="fcc Au supercell repeat (4 atoms each)")
     p.set_defaults(func=_demo)
 
+    p = sub.add_parser("label", help="label structures with energies, forces, stresses (QE or stand-in)")
+    p.add_argument("inp", help="structures (any ASE-readable file, e.g. extxyz)")
+    p.add_argument("out", help="labelled extxyz (resumable: finished structures are kept)")
+    p.add_argument("--config", required=True, help="YAML with 'labeller' and 'qe' settings")
+    p.add_argument("--section", default=None, help="read the settings from this top-level section")
+    p.set_defaults(func=_label)
+
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, RuntimeError) as exc:
+    except (ValueError, FileNotFoundError, RuntimeError, OSError) as exc:
         print(f"ennp {args.verb}: error: {exc}", file=sys.stderr)
         return 2
 

@@ -1,0 +1,1 @@
+"""Labelling structures with energies, forces and stresses (DFT or a stand-in)."""
