@@ -1,0 +1,1 @@
+"""Active learning: ensemble training, exploration, selection, labelling."""

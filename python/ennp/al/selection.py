@@ -1,0 +1,81 @@
+"""Choosing which explored configurations go to DFT.
+
+Frames are classified as DP-GEN does by the largest per-atom force deviation
+of the ensemble: accurate (< trust_lo), candidate (trust_lo <= d < trust_hi)
+and failed (>= trust_hi, too far off to be physical). Among candidates, up to
+N are chosen by farthest-point sampling on a structural descriptor, so that
+the chosen frames differ from each other rather than being N near-copies of
+one event (DP-GEN picks them at random).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+ACCURATE, CANDIDATE, FAILED = "accurate", "candidate", "failed"
+
+
+def classify(max_devi_f, trust_lo: float, trust_hi: float) -> np.ndarray:
+    """Class of each frame from its max_devi_f (eV/A)."""
+    if not 0 <= trust_lo < trust_hi:
+        raise ValueError(f"need 0 <= trust_lo < trust_hi, got trust_lo={trust_lo}, trust_hi={trust_hi}")
+    d = np.asarray(max_devi_f, dtype=float)
+    if not np.isfinite(d).all():
+        raise ValueError("max_devi_f contains NaN or Inf")
+    return np.where(d < trust_lo, ACCURATE, np.where(d < trust_hi, CANDIDATE, FAILED))
+
+
+def class_counts(classes) -> dict[str, int]:
+    classes = np.asarray(classes)
+    return {c: int((classes == c).sum()) for c in (ACCURATE, CANDIDATE, FAILED)}
+
+
+def farthest_point_sampling(features, k: int, first: int = 0) -> list[int]:
+    """Greedy max-min selection of k rows of ``features``, starting at row ``first``."""
+    x = np.asarray(features, dtype=float)
+    n = len(x)
+    if k <= 0 or n == 0:
+        return []
+    chosen = [first]
+    dist = np.linalg.norm(x - x[first], axis=1)
+    while len(chosen) < min(k, n):
+        nxt = int(np.argmax(dist))
+        if dist[nxt] == 0.0:    # only duplicates left
+            break
+        chosen.append(nxt)
+        dist = np.minimum(dist, np.linalg.norm(x - x[nxt], axis=1))
+    return chosen
+
+
+def distance_histogram(atoms, species, r_cut: float = 6.0, bins: int = 24) -> np.ndarray:
+    """Descriptor invariant to translation, rotation and permutation: for each
+    species pair, a histogram of interatomic distances up to r_cut, per atom."""
+    from ase.neighborlist import neighbor_list
+
+    i, j, d = neighbor_list("ijd", atoms, r_cut)
+    z = np.array([species.index(s) for s in atoms.get_chemical_symbols()])
+    ns = len(species)
+    edges = np.linspace(0.0, r_cut, bins + 1)
+    out = np.zeros((ns, ns, bins))
+    for a in range(ns):
+        for b in range(ns):
+            sel = (z[i] == a) & (z[j] == b)
+            out[a, b] = np.histogram(d[sel], bins=edges)[0]
+    return out.ravel() / max(len(atoms), 1)
+
+
+def select(frames, max_devi_f, trust_lo: float, trust_hi: float, max_select: int,
+           species) -> tuple[list[int], dict[str, int]]:
+    """Indices of up to ``max_select`` diverse candidate frames, and the class counts.
+
+    Farthest-point sampling starts from the candidate with the largest deviation.
+    """
+    classes = classify(max_devi_f, trust_lo, trust_hi)
+    candidates = np.flatnonzero(classes == CANDIDATE)
+    counts = class_counts(classes)
+    if len(candidates) == 0 or max_select <= 0:
+        return [], counts
+    feats = np.array([distance_histogram(frames[c], list(species)) for c in candidates])
+    start = int(np.argmax(np.asarray(max_devi_f)[candidates]))
+    picked = farthest_point_sampling(feats, max_select, first=start)
+    return [int(candidates[p]) for p in picked], counts
