@@ -19,6 +19,16 @@ using namespace LAMMPS_NS;
 
 enum { MAX_F, MIN_F, AVG_F, DEVI_E, MAX_V, MIN_V, AVG_V, EVALUATIONS, NVECTOR };
 
+// Population standard deviation of K values spaced by stride (members are the
+// samples, as in DeePMD-kit's np.std over models).
+static double std_over_members(const double *x, int K, int stride = 1)
+{
+  double mean = 0.0, var = 0.0;
+  for (int k = 0; k < K; k++) mean += x[k * stride] / K;
+  for (int k = 0; k < K; k++) var += (x[k * stride] - mean) * (x[k * stride] - mean) / K;
+  return std::sqrt(var);
+}
+
 static bool is_keyword(const char *s)
 {
   return !strcmp(s, "elements") || !strcmp(s, "file") || !strcmp(s, "relative");
@@ -123,15 +133,12 @@ void ComputeENNPEnsemble::init()
   }
 
   // members with identical cutoffs share one graph
-  const int nt = (int) models_[0]->type_names().size();
   cutsq_.clear();
   graph_of_model_.clear();
   double rmax = 0.0;
   int width = 0;
   for (auto &m : models_) {
-    std::vector<double> table(nt * nt);
-    for (int a = 0; a < nt; a++)
-      for (int b = 0; b < nt; b++) table[a * nt + b] = m->cutoff(a, b) * m->cutoff(a, b);
+    const std::vector<double> table = m->cutoff_sq_table();
     auto it = std::find(cutsq_.begin(), cutsq_.end(), table);
     graph_of_model_.push_back((int) (it - cutsq_.begin()));
     if (it == cutsq_.end()) cutsq_.push_back(table);
@@ -179,11 +186,8 @@ void ComputeENNPEnsemble::evaluate()
     const ennp::Graph &g = graphs_[graph_of_model_[k]];
     if (nlocal == 0 && models_[k]->exchange_width() == 0) continue;
     try {
-      exchange_.activate(&g);
-      models_[k]->compute(g, result_);
-      exchange_.deactivate();
+      exchange_.evaluate(*models_[k], g, result_);
     } catch (const std::exception &e) {
-      exchange_.deactivate();
       error->one(FLERR, "compute ennp/ensemble at step {}: {}", update->ntimestep, e.what());
     }
     for (int node = 0; node < g.nnodes; node++) {
@@ -211,7 +215,7 @@ void ComputeENNPEnsemble::evaluate()
   const int *mask = atom->mask;
   for (int i = 0; i < nlocal; i++) {
     const double *f = &forces_[(size_t) i * 3 * K];
-    double mean[3] = {0, 0, 0}, var = 0.0, emean = 0.0, evar = 0.0;
+    double mean[3] = {0, 0, 0}, var = 0.0;
     for (int k = 0; k < K; k++)
       for (int d = 0; d < 3; d++) mean[d] += f[3 * k + d] / K;
     for (int k = 0; k < K; k++)
@@ -219,11 +223,8 @@ void ComputeENNPEnsemble::evaluate()
     double eps = std::sqrt(var);
     if (relative_ > 0.0)
       eps /= std::sqrt(mean[0] * mean[0] + mean[1] * mean[1] + mean[2] * mean[2]) + relative_;
-    const double *e = &energies_[(size_t) i * K];
-    for (int k = 0; k < K; k++) emean += e[k] / K;
-    for (int k = 0; k < K; k++) evar += (e[k] - emean) * (e[k] - emean) / K;
     array_[i][0] = eps;
-    array_[i][1] = std::sqrt(evar);
+    array_[i][1] = std_over_members(&energies_[(size_t) i * K], K);
     if (mask[i] & groupbit) {
       fmax = std::max(fmax, eps);
       fmin = std::min(fmin, eps);
@@ -244,18 +245,12 @@ void ComputeENNPEnsemble::evaluate()
   vector[MAX_F] = global[1] > 0 ? gmax : 0.0;
   vector[MIN_F] = global[1] > 0 ? -global[2] : 0.0;
   vector[AVG_F] = global[1] > 0 ? global[0] / global[1] : 0.0;
-  double emean = 0.0, evar = 0.0;
-  for (int k = 0; k < K; k++) emean += total[7 * k] / natoms / K;
-  for (int k = 0; k < K; k++) evar += std::pow(total[7 * k] / natoms - emean, 2) / K;
-  vector[DEVI_E] = std::sqrt(evar);
+  vector[DEVI_E] = std_over_members(&total[0], K, 7) / natoms;    // std of E_k / N
   // 9 components of the symmetric virial from xx yy zz xy xz yz
   static const int full[9] = {0, 3, 4, 3, 1, 5, 4, 5, 2};
   double vmax = 0.0, vmin = INFINITY, vsq = 0.0;
   for (int c = 0; c < 9; c++) {
-    double m = 0.0, v = 0.0;
-    for (int k = 0; k < K; k++) m += total[7 * k + 1 + full[c]] / K;
-    for (int k = 0; k < K; k++) v += std::pow(total[7 * k + 1 + full[c]] - m, 2) / K;
-    const double s = std::sqrt(v) / natoms;
+    const double s = std_over_members(&total[1 + full[c]], K, 7) / natoms;
     vmax = std::max(vmax, s);
     vmin = std::min(vmin, s);
     vsq += s * s;

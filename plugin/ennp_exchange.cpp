@@ -22,10 +22,17 @@ GhostExchange::GhostExchange(LAMMPS_NS::LAMMPS *lmp, void *style, bool style_is_
 {
 }
 
-void GhostExchange::activate(const Graph *g)
+void GhostExchange::evaluate(Model &model, const Graph &g, Result &out)
 {
-  graph_ = g;
+  graph_ = &g;
   active = this;
+  try {
+    model.compute(g, out);
+  } catch (...) {
+    deactivate();
+    throw;
+  }
+  deactivate();
 }
 
 void GhostExchange::deactivate()

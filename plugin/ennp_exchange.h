@@ -5,14 +5,14 @@
    ennp::ghost_exchange_reverse. This file implements both with LAMMPS forward
    and reverse communication: the features of ghost nodes are copied from
    their owners, and the gradients of ghost features are summed back onto the
-   owners. A LAMMPS style (pair or compute) that evaluates such a model
-   activates one GhostExchange around the call and forwards its pack/unpack
-   communication hooks to it. */
+   owners. A LAMMPS style (pair or compute) evaluates its models through its
+   GhostExchange and forwards its pack/unpack communication hooks to it. */
 
 #ifndef ENNP_EXCHANGE_H
 #define ENNP_EXCHANGE_H
 
 #include "ennp_graph.h"
+#include "ennp_model.h"
 
 #include <vector>
 
@@ -23,9 +23,9 @@ class GhostExchange {
   // style: the Pair or Compute whose comm hooks call pack/unpack below
   GhostExchange(LAMMPS_NS::LAMMPS *lmp, void *style, bool style_is_pair);
 
-  // Make this exchange the one the torch ops use while g is evaluated.
-  void activate(const Graph *g);
-  void deactivate();
+  // Evaluate model on g with this exchange serving the model's torch ops
+  // (throws what Model::compute throws).
+  void evaluate(Model &model, const Graph &g, Result &out);
 
   // called by the torch ops (feature rows are graph nodes)
   void forward(double *rows, int width);    // ghost rows <- owners' rows
@@ -39,6 +39,7 @@ class GhostExchange {
 
  private:
   void communicate(bool forward, int width);
+  void deactivate();
   LAMMPS_NS::LAMMPS *lmp_;
   void *style_;
   bool is_pair_;

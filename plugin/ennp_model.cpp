@@ -211,6 +211,13 @@ void Model::load_torchscript(int device_index)
   local_energy_ = true;
 }
 
+std::vector<double> Model::cutoff_sq_table() const
+{
+  std::vector<double> table(cutoff_.size());
+  for (size_t k = 0; k < cutoff_.size(); k++) table[k] = cutoff_[k] * cutoff_[k];
+  return table;
+}
+
 int Model::type_index(const std::string &name) const
 {
   for (size_t k = 0; k < type_names_.size(); k++)

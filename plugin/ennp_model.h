@@ -52,6 +52,8 @@ class Model {
   double r_max() const { return r_max_; }
   // cutoff for a pair of model types (per_edge_type_cutoff when the model has one)
   double cutoff(int a, int b) const { return cutoff_[a * type_names_.size() + b]; }
+  // cutoff^2 of every model type pair, row-major (centre type, neighbour type)
+  std::vector<double> cutoff_sq_table() const;
   int num_layers() const { return num_layers_; }    // 0 when the file does not say
   bool local_energy() const { return local_energy_; }    // exact with foreign ghosts
   // > 0: the model exchanges ghost features between layers (ennp::ghost_exchange)

@@ -101,10 +101,7 @@ void PairENNP::coeff(int narg, char **arg)
     elements_[t] = name;
     type_map_[t] = idx;
   }
-  const int nt = (int) model_->type_names().size();
-  cutsq_model_.resize(nt * nt);
-  for (int a = 0; a < nt; a++)
-    for (int b = 0; b < nt; b++) cutsq_model_[a * nt + b] = model_->cutoff(a, b) * model_->cutoff(a, b);
+  cutsq_model_ = model_->cutoff_sq_table();
   for (int i = 1; i <= ntypes; i++)
     for (int j = i; j <= ntypes; j++) setflag[i][j] = 1;
 }
@@ -183,11 +180,8 @@ void PairENNP::compute(int eflag, int vflag)
                "{} A: the structure has collapsed or overlapping atoms",
                graph_.min_dist, update->ntimestep, min_dist_);
   try {
-    exchange_.activate(&graph_);
-    model_->compute(graph_, result_);
-    exchange_.deactivate();
+    exchange_.evaluate(*model_, graph_, result_);
   } catch (const std::exception &e) {
-    exchange_.deactivate();
     error->one(FLERR, "pair_style ennp at step {}: {}", update->ntimestep, e.what());
   }
 
