@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 
 from ennp.demo import demo_model
+from ennp.lammps.outputs import read_loop_time
 from ennp.lammps.run import run_lammps
 
 INPUT = """
@@ -46,9 +47,7 @@ def step_time(model, n, steps, members=0, thermo=None):
         Path(tmp, "in.b").write_text(INPUT.format(n=n, model=model, compute=compute, thermo_cols=cols,
                                                   thermo=thermo or steps, steps=steps))
         run_lammps(Path(tmp, "in.b"), tmp)
-        log = Path(tmp, "log.lammps").read_text()
-    loop = float([l for l in log.splitlines() if l.startswith("Loop time of")][-1].split()[3])
-    return loop / steps
+        return read_loop_time(Path(tmp, "log.lammps")) / steps
 
 
 def best(fn, repeats=2):

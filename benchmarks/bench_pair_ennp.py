@@ -29,12 +29,12 @@ import numpy as np
 
 import ennp
 from ennp.cache import cached_dir, content_key
+from ennp.lammps.outputs import read_loop_time
 from ennp.lammps.run import performance_env, run_lammps
 from ennp.train.datasets import rattled_au
 from ennp.train.nequip_config import ModelSettings
 from ennp.train.tiny_model import tiny_model
 
-INPUTS = Path(ennp.__file__).parent / "lammps_inputs"
 A_AU = 4.08
 
 
@@ -56,12 +56,12 @@ def lammps_md(model, n, steps, nprocs=1, threads=1, repeats=1):
         return min(runs, key=lambda r: r["step_s"])
     with tempfile.TemporaryDirectory() as tmp:
         t0 = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-        run_lammps(INPUTS / "nve_fcc.in", tmp, nprocs=nprocs, threads=threads,
+        run_lammps(ennp.lammps_inputs() / "nve_fcc.in", tmp, nprocs=nprocs, threads=threads,
                    variables={"model": model, "element": "Au", "a": A_AU, "mass": 196.967,
                               "n": n, "T": 300, "steps": steps, "thermo": steps})
         rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         log = (Path(tmp) / "log.lammps").read_text()
-    loop = float([l for l in log.splitlines() if l.startswith("Loop time of")][-1].split()[3])
+        loop = read_loop_time(Path(tmp) / "log.lammps")
     pair = float([l for l in log.splitlines() if l.startswith("Pair ")][-1].split("|")[2])
     natoms = 4 * n**3
     return {"natoms": natoms, "steps": steps, "ranks": nprocs, "threads": threads,

@@ -1,6 +1,5 @@
 """MD with pair_style ennp: NVE energy conservation over 1000 steps, 2 MPI ranks."""
 
-from pathlib import Path
 
 import numpy as np
 
@@ -9,12 +8,11 @@ from ennp.demo import energy_drift
 from ennp.lammps.outputs import read_thermo
 from ennp.lammps.run import run_lammps
 
-INPUTS = Path(ennp.__file__).parent / "lammps_inputs"
 
 
 def test_nve_energy_is_conserved(demo_model, tmp_path):
     n, steps = 4, 1000
-    run_lammps(INPUTS / "nve_fcc.in", tmp_path, nprocs=2,
+    run_lammps(ennp.lammps_inputs() / "nve_fcc.in", tmp_path, nprocs=2,
                variables={"model": demo_model["deployed"], "element": "Au", "a": 4.08,
                           "mass": 196.967, "n": n, "T": 600, "steps": steps, "thermo": 20})
     log = (tmp_path / "log.lammps").read_text()

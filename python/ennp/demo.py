@@ -14,13 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .lammps.outputs import read_thermo
+from . import lammps_inputs
+from .lammps.outputs import read_loop_time, read_thermo
 from .lammps.run import run_lammps
 from .train.datasets import rattled_au
 from .train.nequip_config import ModelSettings
 from .train.tiny_model import tiny_model
-
-INPUTS = Path(__file__).resolve().parent / "lammps_inputs"
 
 
 def energy_drift(time_ps: np.ndarray, etotal: np.ndarray, natoms: int) -> dict:
@@ -52,14 +51,14 @@ def run_demo(workdir: str | Path = "runs/demo", *, nprocs: int = 2, steps: int =
     natoms = 4 * repeat**3
     print(f"[2/3] NVE MD: {natoms} Au atoms, {steps} steps, {nprocs} MPI ranks ...", flush=True)
     t0 = time.time()
-    run_lammps(INPUTS / "nve_fcc.in", workdir, nprocs=nprocs, log="log.lammps",
+    run_lammps(lammps_inputs() / "nve_fcc.in", workdir, nprocs=nprocs, log="log.lammps",
                variables={"model": model["deployed"], "element": "Au", "a": 4.08,
                           "mass": 196.967, "n": repeat, "T": 600, "steps": steps,
                           "thermo": max(steps // 100, 1)})
     wall = time.time() - t0
     thermo = read_thermo(workdir / "log.lammps")[-1]
     drift = energy_drift(thermo["Time"], thermo["TotEng"], natoms)
-    loop = _loop_time(workdir / "log.lammps")
+    loop = read_loop_time(workdir / "log.lammps")
     result = {
         "natoms": natoms, "steps": steps, "mpi_ranks": nprocs,
         "model": str(model["deployed"]), "model_seconds": round(t_model, 1),
@@ -77,13 +76,6 @@ def run_demo(workdir: str | Path = "runs/demo", *, nprocs: int = 2, steps: int =
     print(f"      speed {result['atom_steps_per_s']:.0f} atom-steps/s on {nprocs} ranks")
     print(f"      wrote {workdir / 'demo.json'} and {workdir / 'demo_energy.png'}")
     return result
-
-
-def _loop_time(log: Path) -> float:
-    for line in reversed(log.read_text().splitlines()):
-        if line.startswith("Loop time of"):
-            return float(line.split()[3])
-    raise RuntimeError(f"no 'Loop time' in {log}: the run did not finish")
 
 
 def _plot(thermo: dict, natoms: int, path: Path) -> None:

@@ -18,6 +18,7 @@ import ase.io
 
 from ..config import ConfigError, build, load_yaml
 from .qe import LabelOutcome, QESettings, label_qe
+from .results import label_with_calculator
 
 LABELLERS = ("qe", "emt")
 
@@ -45,16 +46,9 @@ def label_one(atoms, config: LabelConfig, workdir: Path) -> LabelOutcome:
     if config.labeller == "qe":
         return label_qe(atoms, config.qe, workdir)
     from ase.calculators.emt import EMT
-    from ase.calculators.singlepoint import SinglePointCalculator
 
-    work = atoms.copy()
-    work.calc = EMT()
-    results = {"energy": work.get_potential_energy(), "forces": work.get_forces()}
-    if work.pbc.all():
-        results["stress"] = work.get_stress(voigt=False)
-    out = atoms.copy()
-    out.calc = SinglePointCalculator(out, **results)
-    out.info.update({"ennp_labeller": "emt (stand-in for DFT)", "ennp_label_attempts": 1})
+    out = label_with_calculator(atoms, EMT(), ennp_labeller="emt (stand-in for DFT)",
+                                ennp_label_attempts=1)
     return LabelOutcome(out, 1)
 
 

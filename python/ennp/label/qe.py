@@ -17,10 +17,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from ase.calculators.singlepoint import SinglePointCalculator
 
 from ..cache import content_key
 from .pseudos import pseudodojo_dir, pseudopotentials
+from .results import with_labels
 
 NOT_CONVERGED = "convergence NOT achieved"
 
@@ -159,12 +159,7 @@ def label_qe(atoms, settings: QESettings, workdir: str | Path) -> LabelOutcome:
                 continue
             raise LabelError(f"pw.x failed in {directory}: {exc}; "
                              f"output tail:\n{text[-1500:] or '(no output)'}") from exc
-        out = atoms.copy()
-        results = {"energy": energy, "forces": forces}
-        if stress is not None:
-            results["stress"] = stress
-        out.calc = SinglePointCalculator(out, **results)
-        out.info.update({"ennp_labeller": "qe", "ennp_label_hash": settings.physics_hash(),
-                         "ennp_label_attempts": attempt + 1})
+        out = with_labels(atoms, energy, forces, stress, ennp_labeller="qe",
+                          ennp_label_hash=settings.physics_hash(), ennp_label_attempts=attempt + 1)
         return LabelOutcome(out, attempt + 1)
     return LabelOutcome(None, settings.retries + 1, message)

@@ -25,8 +25,19 @@ def read_thermo(log_path: str | Path) -> list[dict[str, np.ndarray]]:
     return runs
 
 
+def read_loop_time(log_path: str | Path) -> float:
+    """Seconds of the last completed run's loop ("Loop time of ...") in a LAMMPS log."""
+    for line in reversed(Path(log_path).read_text(errors="replace").splitlines()):
+        if line.startswith("Loop time of"):
+            return float(line.split()[3])
+    raise RuntimeError(f"no 'Loop time' in {log_path}: the run did not finish")
+
+
 def read_dump(path: str | Path) -> list[dict[str, np.ndarray]]:
-    """Frames of a LAMMPS text dump (``dump custom``), columns by name, sorted by id."""
+    """Frames of a LAMMPS text dump (``dump custom``), columns by name, sorted by id.
+
+    Each frame also has ``step`` and ``cell`` (rows a, b, c of the box).
+    """
     frames = []
     lines = Path(path).read_text().splitlines()
     i = 0
@@ -35,7 +46,10 @@ def read_dump(path: str | Path) -> list[dict[str, np.ndarray]]:
             step = int(lines[i + 1])
             n = int(lines[i + 3])
             j = i + 4
+            cell = None
             while not lines[j].startswith("ITEM: ATOMS"):
+                if lines[j].startswith("ITEM: BOX BOUNDS"):
+                    cell = _box(lines[j], lines[j + 1:j + 4])
                 j += 1
             cols = lines[j].split()[2:]
             data = np.array([[float(w) for w in l.split()] for l in lines[j + 1:j + 1 + n]]).reshape(n, len(cols))
@@ -44,6 +58,7 @@ def read_dump(path: str | Path) -> list[dict[str, np.ndarray]]:
                 order = np.argsort(frame["id"])
                 frame = {c: v[order] for c, v in frame.items()}
             frame["step"] = step
+            frame["cell"] = cell
             frames.append(frame)
             i = j + 1 + n
         else:
@@ -75,9 +90,8 @@ def dump_to_atoms(path: str | Path, elements: list[str], cell=None, pbc=True) ->
     """
     from ase import Atoms
 
-    boxes = _dump_boxes(path)
     frames = []
-    for frame, box in zip(read_dump(path), boxes):
+    for frame in read_dump(path):
         xyz = [c if c in frame else c + "u" for c in ("x", "y", "z")]
         missing = [c for c in ["id", "type", *xyz] if c not in frame]
         if missing:
@@ -87,29 +101,24 @@ def dump_to_atoms(path: str | Path, elements: list[str], cell=None, pbc=True) ->
             raise ValueError(f"{path}: atom types {types.min()}..{types.max()} but {len(elements)} elements given")
         atoms = Atoms([elements[t - 1] for t in types],
                       positions=np.stack([frame[c] for c in xyz], axis=1),
-                      cell=box if cell is None else cell, pbc=pbc)
+                      cell=frame["cell"] if cell is None else cell, pbc=pbc)
         atoms.info["step"] = frame["step"]
         for name, values in frame.items():
-            if name not in ("id", "type", "step", *xyz):
+            if name not in ("id", "type", "step", "cell", *xyz):
                 atoms.arrays[name] = np.asarray(values)
         frames.append(atoms)
     return frames
 
 
-def _dump_boxes(path):
-    """Cell matrices (rows a, b, c) of each frame of a text dump, triclinic or not."""
-    lines = Path(path).read_text().splitlines()
-    boxes = []
-    for i, line in enumerate(lines):
-        if line.startswith("ITEM: BOX BOUNDS"):
-            rows = [[float(w) for w in lines[i + k].split()] for k in (1, 2, 3)]
-            if "xy" in line:    # bounding box with tilts: recover the LAMMPS box
-                xy, xz, yz = rows[0][2], rows[1][2], rows[2][2]
-                xlo = rows[0][0] - min(0.0, xy, xz, xy + xz)
-                xhi = rows[0][1] - max(0.0, xy, xz, xy + xz)
-                ylo, yhi = rows[1][0] - min(0.0, yz), rows[1][1] - max(0.0, yz)
-                lx, ly, lz = xhi - xlo, yhi - ylo, rows[2][1] - rows[2][0]
-                boxes.append(np.array([[lx, 0, 0], [xy, ly, 0], [xz, yz, lz]]))
-            else:
-                boxes.append(np.diag([r[1] - r[0] for r in rows]))
-    return boxes
+def _box(header: str, bounds: list[str]) -> np.ndarray:
+    """Cell matrix (rows a, b, c) from a dump's BOX BOUNDS item, triclinic or not."""
+    rows = [[float(w) for w in line.split()] for line in bounds]
+    if "xy" not in header:
+        return np.diag([r[1] - r[0] for r in rows])
+    # triclinic dumps give the bounding box and the tilts: recover the LAMMPS box
+    xy, xz, yz = rows[0][2], rows[1][2], rows[2][2]
+    xlo = rows[0][0] - min(0.0, xy, xz, xy + xz)
+    xhi = rows[0][1] - max(0.0, xy, xz, xy + xz)
+    ylo, yhi = rows[1][0] - min(0.0, yz), rows[1][1] - max(0.0, yz)
+    lx, ly, lz = xhi - xlo, yhi - ylo, rows[2][1] - rows[2][0]
+    return np.array([[lx, 0, 0], [xy, ly, 0], [xz, yz, lz]])

@@ -13,20 +13,8 @@ from ase import Atoms
 from ase.build import bulk
 from ase.calculators.emt import EMT
 from ase.calculators.lj import LennardJones
-from ase.calculators.singlepoint import SinglePointCalculator
 
-
-def _labelled(atoms: Atoms, calc) -> Atoms:
-    atoms.calc = calc
-    energy = atoms.get_potential_energy()
-    forces = atoms.get_forces()
-    stress = atoms.get_stress(voigt=False) if atoms.pbc.all() else None
-    out = atoms.copy()
-    results = {"energy": energy, "forces": forces}
-    if stress is not None:
-        results["stress"] = stress
-    out.calc = SinglePointCalculator(out, **results)
-    return out
+from ..label.results import label_with_calculator
 
 
 def rattled_au(num_frames: int = 50, repeat=(2, 2, 2), rattle: float = 0.08,
@@ -40,7 +28,7 @@ def rattled_au(num_frames: int = 50, repeat=(2, 2, 2), rattle: float = 0.08,
         eps = 0.5 * (eps + eps.T)
         atoms.set_cell(atoms.cell[:] @ (np.eye(3) + eps), scale_atoms=True)
         atoms.positions += rng.normal(0.0, rattle, atoms.positions.shape)
-        frames.append(_labelled(atoms, EMT()))
+        frames.append(label_with_calculator(atoms, EMT()))
     return frames
 
 
@@ -58,5 +46,5 @@ def rattled_mixture(symbols=("Au", "Ti", "O"), num_frames: int = 20,
         atoms = bulk("Au", "fcc", a=a, cubic=True).repeat(repeat)
         atoms.set_chemical_symbols(list(rng.choice(symbols, len(atoms))))
         atoms.positions += rng.normal(0.0, rattle, atoms.positions.shape)
-        frames.append(_labelled(atoms, LennardJones(sigma=2.6, epsilon=0.05, rc=6.0)))
+        frames.append(label_with_calculator(atoms, LennardJones(sigma=2.6, epsilon=0.05, rc=6.0)))
     return frames
