@@ -18,14 +18,11 @@ import argparse
 import json
 import os
 import resource
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-import numpy as np
 
 import ennp
 from ennp.cache import cached_dir, content_key

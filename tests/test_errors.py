@@ -1,11 +1,8 @@
 """Every bad input to pair_style ennp stops LAMMPS with a message naming the problem."""
 
 import json
-import shutil
 import zipfile
 
-import numpy as np
-import pytest
 from ase import Atoms
 from ase.io.lammpsdata import write_lammps_data
 

@@ -42,7 +42,7 @@ def run_demo(workdir: str | Path = "runs/demo", *, nprocs: int = 2, steps: int =
              repeat: int = 6) -> dict:
     workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
-    print(f"[1/3] training data + tiny NequIP model (cached after the first run) ...", flush=True)
+    print("[1/3] training data + tiny NequIP model (cached after the first run) ...", flush=True)
     t0 = time.time()
     model = demo_model()
     t_model = time.time() - t0

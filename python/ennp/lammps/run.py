@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 
 
-
 def performance_env(threads: int = 1, base: dict | None = None) -> dict:
     """Environment for fast ennp runs (see README, "Performance").
 
