@@ -76,6 +76,16 @@ def test_deploy_rejects_bad_arguments(tmp_path, capsys):
     (tmp_path / "c.ckpt").write_text("")
     assert cli(["deploy", str(tmp_path / "c.ckpt"), str(tmp_path / "m.pt2")]) == 2
     assert "must end with .nequip.pt2" in capsys.readouterr().err
+    (tmp_path / "c.ckpt").write_text("not a checkpoint")
+    assert cli(["deploy", str(tmp_path / "c.ckpt"), str(tmp_path / "m.nequip.pt2")]) == 2
+    assert "c.ckpt is not a loadable nequip checkpoint" in capsys.readouterr().err
+    assert not (tmp_path / "m.nequip.pt2").exists()
+
+
+def test_demo_rejects_bad_arguments(tmp_path, capsys):
+    for args in (["--np", "0"], ["--steps", "1"], ["--repeat", "1"]):
+        assert cli(["demo", "--workdir", str(tmp_path), *args]) == 2
+        assert "need --np >= 1, --steps >= 2 and --repeat >= 2" in capsys.readouterr().err
 
 
 def test_model_devi_and_dump_readers_name_the_problem(tmp_path):

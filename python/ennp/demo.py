@@ -40,6 +40,9 @@ def demo_model() -> dict[str, Path]:
 
 def run_demo(workdir: str | Path = "runs/demo", *, nprocs: int = 2, steps: int = 1000,
              repeat: int = 6) -> dict:
+    if nprocs < 1 or steps < 2 or repeat < 2:
+        raise ValueError(f"need --np >= 1, --steps >= 2 and --repeat >= 2 "
+                         f"(got {nprocs}, {steps}, {repeat})")
     workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     print("[1/3] training data + tiny NequIP model (cached after the first run) ...", flush=True)

@@ -55,7 +55,11 @@ def deploy(model_path: str | os.PathLike, out: str | os.PathLike, device: str = 
     set_workflow_state("compile")
     try:
         set_global_state(allow_tf32=False)
-        model, data = load_saved_model(str(model_path), _EAGER_MODEL_KEY, return_data_dict=True)
+        try:
+            model, data = load_saved_model(str(model_path), _EAGER_MODEL_KEY, return_data_dict=True)
+        except Exception as exc:    # torch/lightning raise many kinds for a wrong file
+            raise ValueError(f"{model_path} is not a loadable nequip checkpoint or .nequip.zip "
+                             f"package: {type(exc).__name__}: {exc}") from exc
         layers = message_passing_layers(model)
         use_local_energy(model)
         width = use_ghost_exchange(model)
