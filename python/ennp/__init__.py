@@ -12,3 +12,10 @@ def lammps_inputs():
     from pathlib import Path
 
     return Path(__file__).resolve().parent / "lammps_inputs"
+
+
+def job_templates():
+    """Directory of the sbatch templates installed with the package."""
+    from pathlib import Path
+
+    return Path(__file__).resolve().parent / "jobs"

@@ -28,9 +28,32 @@ def _label(args) -> int:
 
     config = load_label_config(args.config, args.section)
     frames = ase.io.read(args.inp, index=":")
-    n, failed = label_structures(frames, config, args.out)
+    n, failed = label_structures(frames, config, args.out, task=args.task, tasks=args.tasks)
+    if n + len(failed) < len(frames):    # other tasks of the array are still running
+        print(f"task {args.task}/{args.tasks} done; {n + len(failed)} of {len(frames)} finished")
+        return 0
     print(f"labelled {n} of {len(frames)} structures with {config.labeller} -> {args.out}"
           + (f"; {len(failed)} failed (see {args.out}.failed.json)" if failed else ""))
+    return 0
+
+
+def _al(args) -> int:
+    from .al import loop
+    from .al.report import write_report
+
+    if args.al_verb == "init":
+        loop.init_run(args.config, args.workdir)
+        print(f"initialised {args.workdir} from {args.config}; next: ennp al run {args.workdir}")
+    elif args.al_verb == "run":
+        finished = loop.run(args.workdir)
+        paths = write_report(args.workdir)
+        print(f"{args.workdir}: {finished['reason']} (generation {finished['generation']}); "
+              f"report {paths['png']}, {paths['json']}")
+    elif args.al_verb == "status":
+        print(loop.status(args.workdir))
+    elif args.al_verb == "report":
+        paths = write_report(args.workdir, args.out)
+        print(f"wrote {paths['png']} and {paths['json']}")
     return 0
 
 
@@ -56,7 +79,24 @@ def main(argv=None) -> int:
     p.add_argument("out", help="labelled extxyz (resumable: finished structures are kept)")
     p.add_argument("--config", required=True, help="YAML with 'labeller' and 'qe' settings")
     p.add_argument("--section", default=None, help="read the settings from this top-level section")
+    p.add_argument("--task", type=int, default=0, help="label structures i with i %% tasks == task "
+                   "(Slurm array tasks, parallel workers)")
+    p.add_argument("--tasks", type=int, default=1)
     p.set_defaults(func=_label)
+
+    p = sub.add_parser("al", help="active learning: ensemble training, LAMMPS exploration, selection, labelling")
+    al = p.add_subparsers(dest="al_verb", required=True)
+    q = al.add_parser("init", help="validate a config and create the run directory")
+    q.add_argument("config", help="active-learning YAML (see python/ennp/al/example.yaml)")
+    q.add_argument("workdir")
+    q = al.add_parser("run", help="run or resume the loop until it converges or hits the generation limit")
+    q.add_argument("workdir")
+    q = al.add_parser("status", help="what is done in each generation")
+    q.add_argument("workdir")
+    q = al.add_parser("report", help="plots (PNG) and summary (JSON) per generation")
+    q.add_argument("workdir")
+    q.add_argument("--out", default=None, help="output folder (default WORKDIR/report)")
+    p.set_defaults(func=_al)
 
     args = parser.parse_args(argv)
     try:

@@ -65,7 +65,7 @@ def distance_histogram(atoms, species, r_cut: float = 6.0, bins: int = 24) -> np
 
 
 def select(frames, max_devi_f, trust_lo: float, trust_hi: float, max_select: int,
-           species) -> tuple[list[int], dict[str, int]]:
+           species, r_cut: float = 6.0) -> tuple[list[int], dict[str, int]]:
     """Indices of up to ``max_select`` diverse candidate frames, and the class counts.
 
     Farthest-point sampling starts from the candidate with the largest deviation.
@@ -75,7 +75,19 @@ def select(frames, max_devi_f, trust_lo: float, trust_hi: float, max_select: int
     counts = class_counts(classes)
     if len(candidates) == 0 or max_select <= 0:
         return [], counts
-    feats = np.array([distance_histogram(frames[c], list(species)) for c in candidates])
+    feats = np.array([distance_histogram(frames[c], list(species), r_cut) for c in candidates])
     start = int(np.argmax(np.asarray(max_devi_f)[candidates]))
     picked = farthest_point_sampling(feats, max_select, first=start)
     return [int(candidates[p]) for p in picked], counts
+
+
+def adaptive_trust_lo(max_devi_f, trust_lo: float, trust_hi: float, lo_min: float,
+                      wanted: int) -> float:
+    """Lower trust_lo (not below lo_min) until at least ``wanted`` frames are
+    candidates, as DP-GEN's adaptive trust level does; never raises it."""
+    d = np.asarray(max_devi_f, dtype=float)
+    missing = wanted - int(((d >= trust_lo) & (d < trust_hi)).sum())
+    below = np.sort(d[(d < trust_lo) & (d >= lo_min)])[::-1]    # accurate frames, largest first
+    if missing <= 0 or len(below) == 0:
+        return trust_lo
+    return float(below[min(missing, len(below)) - 1])

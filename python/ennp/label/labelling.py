@@ -2,8 +2,11 @@
 
 Each finished structure is written to its own file under ``OUT.parts/`` by an
 atomic rename, so a run killed at any point resumes where it stopped and never
-repeats or loses a finished calculation. Structures whose SCF failed are listed
-in ``OUT.failed.json`` and never get labels.
+repeats or loses a finished calculation. A structure whose SCF failed gets a
+``NNNNNN.failed`` note there and never gets labels. The work can be split into
+tasks (``task`` of ``tasks``: structure i belongs to task i mod tasks), which
+is how local workers and Slurm array tasks share one set of structures; the
+task that finds every structure finished writes ``OUT`` and ``OUT.failed.json``.
 """
 
 from __future__ import annotations
@@ -16,21 +19,34 @@ from pathlib import Path
 
 import ase.io
 
+from ..cache import content_key
 from ..config import ConfigError, build, load_yaml
 from .qe import LabelOutcome, QESettings, label_qe
+from .universal import UniversalSettings, label_universal
 from .results import label_with_calculator
 
-LABELLERS = ("qe", "emt")
+LABELLERS = ("qe", "sevennet", "emt")
 
 
 @dataclass(frozen=True)
 class LabelConfig:
-    labeller: str = "qe"    # qe: Quantum ESPRESSO; emt: ASE's EMT, a stand-in for DFT (tests, demos)
+    # qe: Quantum ESPRESSO; sevennet: the embedded universal potential and
+    # emt: ASE's EMT (Au, tests), both stand-ins for DFT
+    labeller: str = "qe"
     qe: QESettings = field(default_factory=QESettings)
+    sevennet: UniversalSettings = field(default_factory=UniversalSettings)
 
     def __post_init__(self):
         if self.labeller not in LABELLERS:
             raise ValueError(f"labeller must be one of {LABELLERS}, not {self.labeller!r}")
+
+    def physics_hash(self) -> str:
+        """Hash of what determines the labels; recorded with each frame."""
+        if self.labeller == "qe":
+            return self.qe.physics_hash()
+        if self.labeller == "sevennet":
+            return self.sevennet.physics_hash()
+        return content_key("emt")
 
 
 def load_label_config(path: str | Path, section: str | None = None) -> LabelConfig:
@@ -45,46 +61,68 @@ def load_label_config(path: str | Path, section: str | None = None) -> LabelConf
 def label_one(atoms, config: LabelConfig, workdir: Path) -> LabelOutcome:
     if config.labeller == "qe":
         return label_qe(atoms, config.qe, workdir)
+    if config.labeller == "sevennet":
+        return LabelOutcome(label_universal(atoms, config.sevennet), 1)
     from ase.calculators.emt import EMT
 
     out = label_with_calculator(atoms, EMT(), ennp_labeller="emt (stand-in for DFT)",
-                                ennp_label_attempts=1)
+                                ennp_label_hash=config.physics_hash(), ennp_label_attempts=1)
     return LabelOutcome(out, 1)
 
 
-def label_structures(frames, config: LabelConfig, out: str | Path, *, progress: bool = True):
-    """Label ``frames`` into extxyz ``out``; returns (number labelled, failures dict)."""
+def label_structures(frames, config: LabelConfig, out: str | Path, *, progress: bool = True,
+                     task: int = 0, tasks: int = 1):
+    """Label this task's share of ``frames`` into ``OUT.parts``; once all are
+    finished, write extxyz ``out``. Returns (number labelled, failures dict)."""
+    if not 0 <= task < tasks:
+        raise ValueError(f"task must be in 0..{tasks - 1}, not {task}")
     out = Path(out)
     parts = out.with_name(out.name + ".parts")
-    parts.mkdir(parents=True, exist_ok=True)
-    failed_path = out.with_name(out.name + ".failed.json")
-    failed = json.loads(failed_path.read_text()) if failed_path.exists() else {}
+    _check_manifest(parts, frames, config)
     n = len(frames)
-    for i, atoms in enumerate(frames):
-        part = parts / f"{i:06d}.extxyz"
-        if part.exists() or str(i) in failed:
+    for i in range(task, n, tasks):
+        part, note = parts / f"{i:06d}.extxyz", parts / f"{i:06d}.failed"
+        if part.exists() or note.exists():
             continue    # finished in an earlier run
-        result = label_one(atoms, config, parts / f"work{i:06d}")
+        result = label_one(frames[i], config, parts / f"work{i:06d}")
         if result.ok:
             result.atoms.info["ennp_source_index"] = i
-            tmp = part.with_suffix(".tmp")
-            ase.io.write(tmp, result.atoms, format="extxyz")
-            os.replace(tmp, part)
+            _write_atomic(part, lambda tmp: ase.io.write(tmp, result.atoms, format="extxyz"))
         else:
-            failed[str(i)] = result.message
-            _write_json(failed_path, failed)
+            _write_atomic(note, lambda tmp: tmp.write_text(result.message))
         if progress:
-            done = sum(1 for _ in parts.glob("*.extxyz")) + len(failed)
             status = "ok" if result.ok else f"FAILED ({result.message})"
-            print(f"label {done}/{n}: structure {i} {status}", file=sys.stderr, flush=True)
-    labelled = [ase.io.read(p, format="extxyz") for p in sorted(parts.glob("*.extxyz"))]
-    tmp = out.with_name(out.name + ".tmp")
-    ase.io.write(tmp, labelled, format="extxyz")
-    os.replace(tmp, out)
-    return len(labelled), failed
+            print(f"label {_finished(parts)}/{n}: structure {i} {status}", file=sys.stderr, flush=True)
+    failed = {str(int(p.stem)): p.read_text() for p in sorted(parts.glob("*.failed"))}
+    done = sorted(parts.glob("*.extxyz"))
+    if len(done) + len(failed) == n:    # everything finished (by any task): collect
+        labelled = [ase.io.read(p, format="extxyz") for p in done]
+        _write_atomic(out, lambda tmp: ase.io.write(tmp, labelled, format="extxyz"))
+        _write_atomic(out.with_name(out.name + ".failed.json"),
+                      lambda tmp: tmp.write_text(json.dumps(failed, indent=2) + "\n"))
+    return len(done), failed
 
 
-def _write_json(path: Path, data) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
+def _finished(parts: Path) -> int:
+    return sum(1 for p in parts.iterdir() if p.suffix in (".extxyz", ".failed"))
+
+
+def _check_manifest(parts: Path, frames, config: LabelConfig) -> None:
+    """Refuse to resume into parts made from other structures or another labeller."""
+    key = content_key("label", config.physics_hash(),
+                      [(a.get_chemical_formula(), a.positions.round(8).tolist(),
+                        a.cell[:].round(8).tolist()) for a in frames])
+    manifest = parts / "manifest"
+    parts.mkdir(parents=True, exist_ok=True)
+    if manifest.exists():
+        if manifest.read_text().strip() != key:
+            raise ValueError(f"{parts} holds labels of other structures or another labeller; "
+                             "remove it or choose another output name")
+        return
+    _write_atomic(manifest, lambda tmp: tmp.write_text(key + "\n"))
+
+
+def _write_atomic(path: Path, write) -> None:
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    write(tmp)
     os.replace(tmp, path)

@@ -1,0 +1,251 @@
+"""``ennp al init|run|status``: the active-learning loop over generations.
+
+WORK/
+  al.yaml, nequip_template.yaml   the run's configuration (editable between runs)
+  state.json                      finished steps and their results
+  structures/NAME.{extxyz,data}   starting structures (ASE, LAMMPS)
+  initial/{train,test}.extxyz     labelled generation-0 training frames and held-out test frames
+  gen_NNN/train/member_K/         nequip-train run and deployed model of member K
+  gen_NNN/explore/RUN/            LAMMPS exploration (model_devi.out, traj.dump)
+  gen_NNN/select.json             classes, trust levels, selected frames
+  gen_NNN/label/                  candidates.extxyz -> labelled.extxyz
+
+Each generation: train -> explore -> select -> (stop?) -> label. The stop
+rule: the accurate fraction of the last ``convergence.generations``
+generations is >= ``convergence.accurate_fraction``, or the generation limit.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import ase.io
+import numpy as np
+import yaml
+
+from ..builders import build_structure
+from ..config import ConfigError
+from ..label.backends import label_file
+from ..train.nequip_config import nequip_config
+from .config import ALConfig, load_al_config
+from .dataset import frame_key, perturbed_copies
+from .exploration import explore, explored_frames, write_data_file
+from .selection import ACCURATE, CANDIDATE, FAILED, adaptive_trust_lo, classify, class_counts, select
+from .state import State, exclusive, gen_dir
+from .training import stderr_progress, test_errors, train_members
+
+CONFIG_NAME, TEMPLATE_NAME = "al.yaml", "nequip_template.yaml"
+
+
+def init_run(config_path: str | Path, workdir: str | Path) -> Path:
+    """Validate the config, build the structures and write the run's files."""
+    config = load_al_config(config_path)
+    workdir = Path(workdir)
+    if (workdir / "state.json").exists():
+        raise RuntimeError(f"{workdir} already holds an active-learning run; continue it with "
+                           f"`ennp al run {workdir}` or choose another directory")
+    (workdir / "structures").mkdir(parents=True, exist_ok=True)
+    for s in config.structures:
+        atoms = (build_structure(s.builder, s.args) if s.builder
+                 else ase.io.read(config.resolve(s.file), index=0))
+        extra = sorted(set(atoms.get_chemical_symbols()) - set(config.species))
+        if extra:
+            raise ConfigError(f"{config_path}: structures[{s.name}]: element(s) {extra} not in species")
+        ase.io.write(workdir / "structures" / f"{s.name}.extxyz", atoms, format="extxyz")
+        write_data_file(atoms, config.species, workdir / "structures" / f"{s.name}.data")
+    t = config.training
+    if t.template:
+        shutil.copy(config.resolve(t.template), workdir / TEMPLATE_NAME)
+    else:
+        template = nequip_config("DATA.extxyz", config.model_settings(config.ensemble.seed),
+                                 max_epochs=t.max_epochs, batch_size=t.batch_size,
+                                 split=(1 - t.val_fraction, t.val_fraction), lr=t.lr)
+        (workdir / TEMPLATE_NAME).write_text(
+            "# nequip-train template of this run: edit freely; ennp sets the data file,\n"
+            "# the seeds and (warm start) the model checkpoint for each member\n"
+            + yaml.safe_dump(template, sort_keys=False))
+    shutil.copy(config_path, workdir / CONFIG_NAME)
+    State.create(workdir, base_dir=str(Path(config_path).resolve().parent))
+    return workdir
+
+
+def load_run(workdir: Path) -> tuple[State, ALConfig]:
+    state = State(workdir)
+    return state, load_al_config(workdir / CONFIG_NAME, base_dir=state.data["base_dir"])
+
+
+def run(workdir: str | Path, *, progress=stderr_progress) -> dict:
+    """Run (or resume) the loop until it stops; returns the state's 'finished' record."""
+    workdir = Path(workdir)
+    with exclusive(workdir):
+        state, config = load_run(workdir)
+        train_frames, test_frames = _initial_data(workdir, state, config, progress)
+        gen = 0
+        while True:
+            path = gen_dir(workdir, gen)
+            frames = train_frames + _labelled_until(workdir, gen)
+            models = _train(workdir, state, config, gen, frames, test_frames, progress)
+            _explore(workdir, state, config, gen, models, progress)
+            selected = _select(workdir, state, config, gen)
+            finished = _stop_reason(state, config, gen)
+            if finished:
+                state.set(finished={"reason": finished, "generation": gen})
+                progress(f"stopped after {path.name}: {finished}")
+                return state.data["finished"]
+            state.set(finished=None)
+            if state.done(gen, "label") is None:
+                progress(f"{path.name}: labelling {selected} selected frames with {config.label.labeller}")
+                n, failed = label_file(path / "label" / "candidates.extxyz", path / "label" / "labelled.extxyz",
+                                       config.label, workdir / CONFIG_NAME, "label",
+                                       kind=config.backend.kind, workers=config.backend.workers,
+                                       sbatch_args=config.backend.sbatch_args)
+                state.mark(gen, "label", {"labelled": n, "failed": len(failed)})
+            gen += 1
+
+
+def _initial_data(workdir: Path, state: State, config: ALConfig, progress) -> tuple[list, list]:
+    init = workdir / "initial"
+    if state.data.get("initial") is None:
+        init.mkdir(exist_ok=True)
+        rng = np.random.default_rng(config.initial.seed)
+        train, test = [], []
+        for s in config.structures:
+            atoms = ase.io.read(workdir / "structures" / f"{s.name}.extxyz")
+            i = config.initial
+            train += perturbed_copies(atoms, s.name, i.copies, i.rattle, i.strain, rng)
+            test += perturbed_copies(atoms, s.name, i.test_copies, i.test_rattle, i.strain, rng, kind="test")
+        counts = {}
+        for name, frames in (("train", train), ("test", test)):
+            unlabelled = init / f"{name}_structures.extxyz"
+            if not unlabelled.exists():    # drawn once: a resumed run labels the same frames
+                ase.io.write(unlabelled, frames, format="extxyz")
+            progress(f"initial: labelling {len(frames)} {name} frames with {config.label.labeller}")
+            n, failed = label_file(unlabelled, init / f"{name}.extxyz", config.label,
+                                   workdir / CONFIG_NAME, "label", kind=config.backend.kind,
+                                   workers=config.backend.workers, sbatch_args=config.backend.sbatch_args)
+            if n == 0:
+                raise RuntimeError(f"no {name} frame could be labelled (see {init / name}.extxyz.failed.json)")
+            counts[name] = {"labelled": n, "failed": len(failed)}
+        state.set(initial=counts)
+    return (ase.io.read(init / "train.extxyz", index=":"), ase.io.read(init / "test.extxyz", index=":"))
+
+
+def _labelled_until(workdir: Path, gen: int) -> list:
+    frames = []
+    for g in range(gen):
+        frames += ase.io.read(gen_dir(workdir, g) / "label" / "labelled.extxyz", index=":")
+    return frames
+
+
+def _train(workdir, state, config, gen, frames, test_frames, progress) -> list[Path]:
+    path = gen_dir(workdir, gen)
+    done = state.done(gen, "train")
+    if done is not None:
+        return [Path(m) for m in done["models"]]
+    previous = gen_dir(workdir, gen - 1) / "train" if gen > 0 and config.training.warm_start else None
+    models = train_members(workdir, path, frames, config.ensemble.size, config.ensemble.seed,
+                           config.ensemble.bootstrap, previous, progress=progress)
+    checkpoints = [m.parent / "out" / "last.ckpt" for m in models]
+    errors = test_errors(checkpoints, test_frames)
+    progress(f"{path.name}: test force RMSE of the ensemble mean {errors['ensemble_force_rmse']:.4f} eV/A")
+    state.mark(gen, "train", {"frames": len(frames), "models": [str(m) for m in models], "test": errors})
+    return models
+
+
+def _explore(workdir, state, config, gen, models, progress) -> None:
+    if state.done(gen, "explore") is not None:
+        return
+    data_files = {s.name: workdir / "structures" / f"{s.name}.data" for s in config.structures}
+    runs = explore(gen_dir(workdir, gen), data_files, config.species, models, config.exploration,
+                   config.exploration.halt_factor * config.trust.hi, progress=progress)
+    state.mark(gen, "explore", {"runs": runs})
+
+
+HIST_BINS = 40
+
+
+def _select(workdir, state, config, gen) -> int:
+    """Classify the explored frames, pick candidates, write candidates.extxyz."""
+    done = state.done(gen, "select")
+    if done is not None:
+        return done["selected"]
+    path = gen_dir(workdir, gen)
+    frames, devi = explored_frames(path, state.done(gen, "explore")["runs"], config.species)
+    trust, sel = config.trust, config.selection
+    lo = (adaptive_trust_lo(devi, trust.lo, trust.hi, trust.lo_min, sel.max_frames)
+          if trust.adaptive else trust.lo)
+    picked, _ = select(frames, devi, lo, trust.hi, sel.max_frames, config.species, sel.descriptor_cutoff)
+    counts = class_counts(classify(devi, trust.lo, trust.hi))    # convergence: configured levels
+    candidates = [frames[i] for i in picked]
+    for a in candidates:
+        a.info["ennp_generation"] = gen
+    (path / "label").mkdir(parents=True, exist_ok=True)
+    tmp = path / "label" / "candidates.extxyz.tmp"
+    ase.io.write(tmp, candidates, format="extxyz")
+    tmp.replace(path / "label" / "candidates.extxyz")
+    edges = np.linspace(0.0, 2 * trust.hi, HIST_BINS + 1)
+    hist = np.histogram(np.minimum(devi, edges[-1] - 1e-12), bins=edges)[0]
+    result = {"frames": int(len(devi)), "counts": counts,
+              "fractions": {c: counts[c] / max(len(devi), 1) for c in (ACCURATE, CANDIDATE, FAILED)},
+              "trust_lo": trust.lo, "trust_lo_used": lo, "trust_hi": trust.hi,
+              "selected": len(picked),
+              "selected_frames": [{"origin": a.info["ennp_origin"], "max_devi_f": a.info["ennp_max_devi_f"]}
+                                  for a in candidates],
+              "max_devi_f_hist": {"edges": edges.tolist(), "counts": hist.tolist()},
+              "max_devi_f_max": float(devi.max()) if len(devi) else 0.0}
+    state.mark(gen, "select", result)
+    return len(picked)
+
+
+def _stop_reason(state: State, config: ALConfig, gen: int) -> str | None:
+    conv = config.convergence
+    fractions = [state.done(g, "select")["fractions"][ACCURATE] for g in range(gen + 1)]
+    last = fractions[-conv.generations:]
+    if len(last) == conv.generations and min(last) >= conv.accurate_fraction:
+        return (f"converged: accurate fraction {last[-1]:.3f} >= {conv.accurate_fraction} "
+                f"in the last {conv.generations} generation(s)")
+    if gen + 1 >= conv.max_generations:
+        return f"generation limit reached ({conv.max_generations})"
+    return None
+
+
+def dataset(workdir: str | Path) -> list:
+    """The run's training data so far (initial frames and every finished label step)."""
+    workdir = Path(workdir)
+    state = State(workdir)
+    frames = ase.io.read(workdir / "initial" / "train.extxyz", index=":") if state.data.get("initial") else []
+    gens = [g for g in range(len(state.data["generations"])) if state.done(g, "label")]
+    for g in gens:
+        frames += ase.io.read(gen_dir(workdir, g) / "label" / "labelled.extxyz", index=":")
+    return frames
+
+
+def duplicates(frames) -> int:
+    keys = [frame_key(a) for a in frames]
+    return len(keys) - len(set(keys))
+
+
+def status(workdir: str | Path) -> str:
+    """A human-readable summary of a run."""
+    state, config = load_run(Path(workdir))
+    lines = [f"active-learning run {workdir}: species {' '.join(config.species)}, "
+             f"K={config.ensemble.size}, labeller {config.label.labeller}"]
+    init = state.data.get("initial")
+    lines.append(f"  initial data: {init['train']['labelled']} train, {init['test']['labelled']} test frames"
+                 if init else "  initial data: not labelled yet")
+    for g, gen in enumerate(state.data["generations"]):
+        d = gen["done"]
+        parts = [f"gen_{g:03d}: done {', '.join(d) or 'nothing'}"]
+        if "train" in d:
+            parts.append(f"{d['train']['frames']} frames, test F RMSE {d['train']['test']['ensemble_force_rmse']:.4f} eV/A")
+        if "select" in d:
+            f = d["select"]["fractions"]
+            parts.append(f"accurate {f[ACCURATE]:.2f} candidate {f[CANDIDATE]:.2f} failed {f[FAILED]:.2f}, "
+                         f"selected {d['select']['selected']}")
+        if "label" in d:
+            parts.append(f"labelled {d['label']['labelled']} (failed {d['label']['failed']})")
+        lines.append("  " + "; ".join(parts))
+    fin = state.data.get("finished")
+    lines.append(f"  finished: {fin['reason']} (generation {fin['generation']})" if fin else "  running or resumable")
+    return "\n".join(lines)

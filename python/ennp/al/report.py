@@ -1,0 +1,96 @@
+"""``ennp al report``: per-generation plots (PNG) and a JSON summary of a run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .selection import ACCURATE, CANDIDATE, FAILED
+from .state import State
+
+
+def summary(workdir: Path) -> dict:
+    state = State(workdir)
+    gens = []
+    for g, gen in enumerate(state.data["generations"]):
+        d = gen["done"]
+        row = {"generation": g, "steps_done": list(d)}
+        if "train" in d:
+            row["train_frames"] = d["train"]["frames"]
+            row["test"] = d["train"]["test"]
+        if "explore" in d:
+            row["explore_runs"] = d["explore"]["runs"]
+        if "select" in d:
+            row.update({k: d["select"][k] for k in ("frames", "counts", "fractions", "trust_lo",
+                                                     "trust_lo_used", "trust_hi", "selected",
+                                                     "max_devi_f_hist")})
+        if "label" in d:
+            row["labelled"] = d["label"]
+        gens.append(row)
+    return {"workdir": str(workdir), "initial": state.data.get("initial"),
+            "finished": state.data.get("finished"), "generations": gens}
+
+
+def write_report(workdir: str | Path, out_dir: str | Path | None = None) -> dict[str, Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    workdir = Path(workdir)
+    out_dir = Path(out_dir) if out_dir else workdir / "report"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    data = summary(workdir)
+    gens = data["generations"]
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    ax = axes[0]
+    for row in gens:
+        if "max_devi_f_hist" in row:
+            h = row["max_devi_f_hist"]
+            edges = np.array(h["edges"])
+            ax.stairs(h["counts"], edges, label=f"gen {row['generation']}")
+    if gens and "trust_hi" in gens[-1]:
+        for level, style in ((gens[-1]["trust_lo"], "--"), (gens[-1]["trust_hi"], ":")):
+            ax.axvline(level, color="k", ls=style)
+    ax.set(xlabel="max force deviation per frame (eV/A; last bin: beyond)", ylabel="frames",
+           title="ensemble deviation of explored frames")
+    ax.legend(fontsize=8)
+    ax = axes[1]
+    trained = [r for r in gens if "test" in r]
+    g = [r["generation"] for r in trained]
+    ax.plot(g, [r["test"]["ensemble_force_rmse"] for r in trained], "o-", label="ensemble mean")
+    members = np.array([r["test"]["member_force_rmse"] for r in trained])
+    if len(members):
+        ax.errorbar(g, members.mean(axis=1), yerr=members.std(axis=1), fmt="s--", label="members (mean, std)")
+    ax.set(xlabel="generation", ylabel="force RMSE on held-out test set (eV/A)", title="test error")
+    ax.legend(fontsize=8)
+    ax = axes[2]
+    sel = [r for r in gens if "fractions" in r]
+    for cls, colour in ((ACCURATE, "tab:green"), (CANDIDATE, "tab:orange"), (FAILED, "tab:red")):
+        ax.plot([r["generation"] for r in sel], [r["fractions"][cls] for r in sel], "o-",
+                color=colour, label=cls)
+    ax.set(xlabel="generation", ylabel="fraction of explored frames", ylim=(-0.02, 1.02),
+           title="accurate / candidate / failed")
+    ax.legend(fontsize=8)
+    for ax in axes[1:]:
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    labeller = _labeller(workdir)
+    fig.suptitle(f"ennp active learning: {workdir.name} (labels: {labeller})")
+    fig.tight_layout()
+    png = out_dir / "al_report.png"
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
+    data["labeller"] = labeller
+    path = out_dir / "al_report.json"
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    return {"png": png, "json": path}
+
+
+def _labeller(workdir: Path) -> str:
+    import ase.io
+
+    path = workdir / "initial" / "train.extxyz"
+    if not path.exists():
+        return "none yet"
+    return str(ase.io.read(path, index=0).info.get("ennp_labeller", "unknown"))

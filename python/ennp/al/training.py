@@ -1,0 +1,126 @@
+"""Train and deploy the K members of one generation, and score them on the test set.
+
+Member k of generation g lives in ``gen_g/train/member_k``: nequip-train runs
+there from the run's Hydra template (``WORK/nequip_template.yaml``, editable)
+with its own seed and data file, then ``ennp deploy`` writes
+``model.nequip.pt2``. A member whose deployed model exists is finished; a
+member killed half-way is trained again from the start.
+"""
+
+from __future__ import annotations
+
+import copy
+import shutil
+import sys
+from pathlib import Path
+
+import ase.io
+import numpy as np
+import yaml
+
+from ..config import ConfigError
+from .dataset import bootstrap
+
+MODEL_NAME = "model.nequip.pt2"
+
+
+def load_template(path: Path) -> dict:
+    try:
+        config = yaml.safe_load(path.read_text())
+        config["data"]["split_dataset"]["dataset"]["file_path"]
+        config["training_module"]["model"]
+    except (yaml.YAMLError, KeyError, TypeError) as exc:
+        raise ConfigError(f"{path}: a nequip-train template needs data.split_dataset.dataset.file_path "
+                          f"and training_module.model ({type(exc).__name__}: {exc})") from exc
+    return config
+
+
+def member_config(template: dict, data_file: Path, seed: int, warm_start: Path | None) -> dict:
+    """The template with this member's data, seeds and (optionally) starting checkpoint."""
+    config = copy.deepcopy(template)
+    config["data"]["split_dataset"]["dataset"]["file_path"] = str(data_file.resolve())
+    config["seed"] = seed
+    config["data"]["seed"] = seed
+    model = config["training_module"]["model"]
+    if warm_start is not None:
+        config["training_module"]["model"] = {"_target_": "nequip.model.ModelFromCheckpoint",
+                                              "checkpoint_path": str(warm_start.resolve())}
+    elif "seed" in model:
+        model["seed"] = seed
+    return config
+
+
+def train_members(workdir: Path, gen_path: Path, frames: list, size: int, seed: int,
+                  bootstrap_data: bool, previous: Path | None, *, progress=print) -> list[Path]:
+    """Train (or find finished) members; return their deployed model paths."""
+    from ..deploy.export import deploy
+    from ..train.nequip_config import train
+
+    template = load_template(workdir / "nequip_template.yaml")
+    train_dir = gen_path / "train"
+    data = train_dir / "data.extxyz"
+    if not data.exists():
+        _write_frames(data, frames)
+    models = []
+    for k in range(size):
+        member = train_dir / f"member_{k}"
+        model = member / MODEL_NAME
+        models.append(model)
+        if model.exists():
+            continue
+        shutil.rmtree(member, ignore_errors=True)    # a member killed half-way starts again
+        member_data = data
+        if bootstrap_data:
+            member_data = member / "data.extxyz"
+            _write_frames(member_data, bootstrap(frames, seed + 1000 + k))
+        start = previous / f"member_{k}" / "out" / "last.ckpt" if previous is not None else None
+        progress(f"{gen_path.name}: training member {k + 1}/{size} on {len(frames)} frames"
+                 + (" (warm start)" if start else ""))
+        ckpt = train(member_config(template, member_data, seed + k, start), member)
+        progress(f"{gen_path.name}: deploying member {k + 1}/{size}")
+        deploy(ckpt, model)
+    return models
+
+
+def test_errors(checkpoints: list[Path], test_frames: list) -> dict:
+    """Force and energy errors of each member and of the ensemble mean on the test set."""
+    from nequip.integrations.ase import NequIPCalculator
+
+    ref_f = np.concatenate([a.get_forces() for a in test_frames])
+    ref_e = np.array([a.get_potential_energy() / len(a) for a in test_frames])
+    pred_f, pred_e = [], []
+    for ckpt in checkpoints:
+        calc = NequIPCalculator._from_saved_model(str(ckpt), device="cpu",
+                                                  chemical_species_to_atom_type_map=True)
+        fs, es = [], []
+        for a in test_frames:
+            work = a.copy()
+            work.calc = calc
+            fs.append(work.get_forces())
+            es.append(work.get_potential_energy() / len(a))
+        pred_f.append(np.concatenate(fs))
+        pred_e.append(np.array(es))
+    pred_f, pred_e = np.array(pred_f), np.array(pred_e)
+
+    def rmse(x):
+        return float(np.sqrt(np.mean(x**2)))
+
+    return {
+        "frames": len(test_frames),
+        "member_force_rmse": [rmse(p - ref_f) for p in pred_f],
+        "member_energy_mae_per_atom": [float(np.mean(np.abs(p - ref_e))) for p in pred_e],
+        "ensemble_force_rmse": rmse(pred_f.mean(axis=0) - ref_f),
+        "ensemble_force_mae": float(np.mean(np.abs(pred_f.mean(axis=0) - ref_f))),
+        "ensemble_energy_mae_per_atom": float(np.mean(np.abs(pred_e.mean(axis=0) - ref_e))),
+    }
+
+
+def _write_frames(path: Path, frames: list) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    ase.io.write(tmp, frames, format="extxyz")
+    tmp.replace(path)
+
+
+def stderr_progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
