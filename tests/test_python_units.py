@@ -84,7 +84,7 @@ def test_deploy_rejects_bad_arguments(tmp_path, capsys):
 
 def test_demo_rejects_bad_arguments(tmp_path, capsys):
     for args in (["--np", "0"], ["--steps", "1"], ["--repeat", "1"]):
-        assert cli(["demo", "--workdir", str(tmp_path), *args]) == 2
+        assert cli(["demo", "--nve", "--workdir", str(tmp_path), *args]) == 2
         assert "need --np >= 1, --steps >= 2 and --repeat >= 2" in capsys.readouterr().err
 
 

@@ -15,9 +15,12 @@ def _deploy(args) -> int:
 
 
 def _demo(args) -> int:
-    from .demo import run_demo
+    from .demo import run_al_demo, run_demo
 
-    run_demo(args.workdir, nprocs=args.np, steps=args.steps, repeat=args.repeat)
+    if args.nve:
+        run_demo(args.workdir or "runs/demo-nve", nprocs=args.np, steps=args.steps, repeat=args.repeat)
+    else:
+        run_al_demo(args.workdir or "runs/demo")
     return 0
 
 
@@ -67,8 +70,11 @@ def main(argv=None) -> int:
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     p.set_defaults(func=_deploy)
 
-    p = sub.add_parser("demo", help="small end-to-end run: train, deploy, MPI LAMMPS NVE")
-    p.add_argument("--workdir", default="runs/demo")
+    p = sub.add_parser("demo", help="main job: active learning on small Au/TiO2 (embedded labeller); "
+                       "--nve: train, deploy, MPI LAMMPS NVE of Au")
+    p.add_argument("--workdir", default=None, help="default runs/demo (runs/demo-nve with --nve); "
+                   "an unfinished run there is resumed")
+    p.add_argument("--nve", action="store_true", help="the MD demo instead of active learning")
     p.add_argument("--np", type=int, default=2, help="MPI ranks for LAMMPS")
     p.add_argument("--steps", type=int, default=1000)
     p.add_argument("--repeat", type=int, default=6, help="fcc Au supercell repeat (4 atoms each)")

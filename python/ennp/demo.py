@@ -1,5 +1,10 @@
-"""The main job: a small end-to-end run on data ennp makes itself.
+"""The main job and a smaller MD demo, on data ennp makes itself.
 
+Main job (:func:`run_al_demo`, ``ennp demo``): the active-learning loop of
+``ennp al`` with ``al/example.yaml`` (Au/TiO2, SevenNet-0 as stand-in for DFT),
+ending with its report.
+
+MD demo (:func:`run_demo`, ``ennp demo --nve``):
 1. label rattled fcc Au cells with ASE's EMT (a stand-in for DFT);
 2. train a tiny NequIP model with nequip-train and deploy it (cached);
 3. run NVE MD in MPI-parallel LAMMPS with pair_style ennp;
@@ -20,6 +25,22 @@ from .lammps.run import run_lammps
 from .train.datasets import rattled_au
 from .train.nequip_config import ModelSettings
 from .train.tiny_model import tiny_model
+
+
+def run_al_demo(workdir: str | Path) -> dict:
+    """``ennp al init`` (once) + ``ennp al run`` + ``ennp al report`` on the example config."""
+    from .al import loop
+    from .al.report import write_report
+
+    workdir = Path(workdir)
+    if not (workdir / "state.json").exists():
+        loop.init_run(Path(__file__).parent / "al" / "example.yaml", workdir)
+    t0 = time.time()
+    finished = loop.run(workdir)
+    paths = write_report(workdir)
+    print(loop.status(workdir))
+    print(f"{finished['reason']} after {time.time() - t0:.0f} s; report {paths['png']}, {paths['json']}")
+    return finished
 
 
 def energy_drift(time_ps: np.ndarray, etotal: np.ndarray, natoms: int) -> dict:

@@ -78,6 +78,7 @@ def load_run(workdir: Path) -> tuple[State, ALConfig]:
 def run(workdir: str | Path, *, progress=stderr_progress) -> dict:
     """Run (or resume) the loop until it stops; returns the state's 'finished' record."""
     workdir = Path(workdir)
+    State(workdir)    # a clear error where there is no run
     with exclusive(workdir):
         state, config = load_run(workdir)
         train_frames, test_frames = _initial_data(workdir, state, config, progress)

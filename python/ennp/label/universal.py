@@ -8,6 +8,7 @@ labels says so in ``ennp_labeller``.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -23,6 +24,20 @@ class UniversalSettings:
         import sevenn
 
         return content_key("sevennet", self.model, sevenn.__version__)
+
+
+@contextmanager
+def _float32_default():
+    """sevenn builds and runs its model in torch's default dtype, which must be
+    float32; nequip sets float64 process-wide once it has loaded a model."""
+    import torch
+
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float32)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(before)
 
 
 @lru_cache(maxsize=2)
@@ -41,7 +56,8 @@ def _calculator(model: str):
 
 def label_universal(atoms, settings: UniversalSettings):
     """Energy, forces and stress of ``atoms`` from the universal potential."""
-    return label_with_calculator(
-        atoms, _calculator(settings.model),
-        ennp_labeller=f"sevennet:{settings.model} (stand-in for DFT)",
-        ennp_label_hash=settings.physics_hash(), ennp_label_attempts=1)
+    with _float32_default():
+        return label_with_calculator(
+            atoms, _calculator(settings.model),
+            ennp_labeller=f"sevennet:{settings.model} (stand-in for DFT)",
+            ennp_label_hash=settings.physics_hash(), ennp_label_attempts=1)

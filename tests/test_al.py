@@ -1,0 +1,274 @@
+"""Active learning (ennp al): a two-generation run killed during labelling and
+during training, resumed, and checked; bad configurations; the pieces."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import ase.io
+import numpy as np
+import pytest
+from ase.build import bulk
+
+from ennp.al import loop
+from ennp.al.config import load_al_config
+from ennp.al.selection import adaptive_trust_lo
+from ennp.al.state import State, exclusive
+from ennp.al.training import member_config
+from ennp.cli import main as cli
+from ennp.config import ConfigError
+from ennp.label.backends import label_file, render
+from ennp.label.labelling import LabelConfig, label_structures
+
+ENNP = str(Path(sys.executable).with_name("ennp"))
+
+SMALL_RUN = """
+species: [Au, Ti, O]
+structures:
+  - {name: au_bulk, builder: au_fcc, args: {repeat: [2, 2, 2]}}
+  - {name: au4_on_rutile, builder: au_on_rutile, args: {repeat: [1, 2], layers: 2}}
+label: {labeller: sevennet}
+initial: {copies: 6, rattle: 0.05, strain: 0.02, test_copies: 3, test_rattle: 0.08, seed: 0}
+ensemble: {size: 2, seed: 0}
+training: {num_features: 16, max_epochs: 20, batch_size: 4, warm_start: true}
+exploration: {temperatures: [600], steps: 200, every: 10, dt: 0.002}
+trust: {lo: 0.05, hi: 1.0}
+selection: {max_frames: 6}
+convergence: {accurate_fraction: 0.95, max_generations: 2}
+"""
+
+
+def _run_until(work: Path, condition, log: Path, timeout: float = 900) -> None:
+    """Start `ennp al run WORK`; SIGKILL its process group as soon as ``condition()``."""
+    with open(log, "a") as fh:
+        proc = subprocess.Popen([ENNP, "al", "run", str(work)], stdout=fh, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        t0 = time.time()
+        while not condition():
+            if proc.poll() is not None:
+                pytest.fail(f"run ended (exit {proc.returncode}) before the kill point:\n{log.read_text()[-3000:]}")
+            if time.time() - t0 > timeout:
+                os.killpg(proc.pid, signal.SIGKILL)
+                pytest.fail("kill point not reached in time")
+            time.sleep(0.01)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def _stamp(path: Path) -> tuple:
+    st = path.stat()
+    return st.st_ino, st.st_mtime_ns
+
+
+@pytest.fixture(scope="module")
+def al_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("al")
+    (root / "al.yaml").write_text(SMALL_RUN)
+    work = root / "run"
+    assert cli(["al", "init", str(root / "al.yaml"), str(work)]) == 0
+    log = root / "run.log"
+    parts = work / "initial" / "train.extxyz.parts"
+
+    # 1. killed while labelling the initial frames
+    _run_until(work, lambda: len(list(parts.glob("*.extxyz"))) >= 3, log)
+    assert not (work / "initial" / "train.extxyz").exists(), "the kill came after labelling had finished"
+    labelled_before = {p.name: _stamp(p) for p in parts.glob("*.extxyz")}
+
+    # 2. killed while training member 1 of generation 0 (member 0 finished)
+    member1 = work / "gen_000" / "train" / "member_1" / "train.log"
+    _run_until(work, member1.exists, log)
+    model0 = work / "gen_000" / "train" / "member_0" / "model.nequip.pt2"
+    assert model0.exists() and State(work).done(0, "train") is None
+    model0_before = _stamp(model0)
+
+    # 3. resumed to the end
+    with open(log, "a") as fh:
+        proc = subprocess.run([ENNP, "al", "run", str(work)], stdout=fh, stderr=subprocess.STDOUT, timeout=1500)
+    assert proc.returncode == 0, log.read_text()[-3000:]
+    return {"work": work, "log": log, "labelled_before": labelled_before, "parts": parts,
+            "model0": model0, "model0_before": model0_before}
+
+
+def test_killed_run_resumes_without_losing_or_repeating_work(al_run):
+    work, parts = al_run["work"], al_run["parts"]
+    # finished labels and the finished member were kept, not redone
+    assert {p: _stamp(parts / p) for p in al_run["labelled_before"]} == al_run["labelled_before"]
+    assert _stamp(al_run["model0"]) == al_run["model0_before"]
+    initial = ase.io.read(work / "initial" / "train.extxyz", index=":")
+    assert [a.info["ennp_source_index"] for a in initial] == list(range(12))    # none missing
+    data = loop.dataset(work)
+    assert loop.duplicates(data) == 0
+    state = State(work)
+    assert len(data) == 12 + state.done(0, "label")["labelled"]
+    assert state.data["finished"]["reason"].startswith("generation limit")
+
+
+def test_two_generations_grow_data_by_selection_and_reduce_test_error(al_run):
+    state = State(al_run["work"])
+    sel0, train0, train1 = state.done(0, "select"), state.done(0, "train"), state.done(1, "train")
+    assert sel0["selected"] > 0 and state.done(0, "label") == {"labelled": sel0["selected"], "failed": 0}
+    assert train1["frames"] == train0["frames"] + sel0["selected"]
+    for frame in sel0["selected_frames"]:
+        assert sel0["trust_lo_used"] <= frame["max_devi_f"] < sel0["trust_hi"]
+    assert sum(sel0["counts"].values()) == sel0["frames"] > 0
+    e0, e1 = train0["test"]["ensemble_force_rmse"], train1["test"]["ensemble_force_rmse"]
+    assert 0 < e1 < e0, (e0, e1)
+    assert state.done(1, "label") is None    # the last generation is not labelled
+
+
+def test_frames_carry_provenance_and_report_is_written(al_run, capsys):
+    work = al_run["work"]
+    data = loop.dataset(work)
+    for a in data:
+        assert "stand-in for DFT" in a.info["ennp_labeller"] and a.info["ennp_label_hash"]
+        assert a.info["ennp_origin"].split(":")[0] in ("initial", "explore")
+        assert a.info["ennp_generation"] in (0, 1)
+    explored = [a for a in data if a.info["ennp_origin"].startswith("explore:gen_000/")]
+    assert len(explored) == State(work).done(0, "label")["labelled"]
+    assert cli(["al", "report", str(work)]) == 0
+    assert (work / "report" / "al_report.png").stat().st_size > 10000
+    import json
+
+    summary = json.loads((work / "report" / "al_report.json").read_text())
+    assert [g["generation"] for g in summary["generations"]] == [0, 1]
+    assert "stand-in" in summary["labeller"]
+    assert cli(["al", "status", str(work)]) == 0
+    out = capsys.readouterr().out
+    assert "gen_001: done train, explore, select" in out and "generation limit" in out
+
+
+def _write(tmp_path, text: str) -> Path:
+    path = tmp_path / "al.yaml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("change, message", [
+    (("[Au, Ti, O]", "[Au, Ti, Xx]"), r"species: unknown element\(s\) \['Xx'\]"),
+    (("hi: 1.0", "hi: 0.05"), r"trust: need 0 <= trust lo < hi, got lo=0.05, hi=0.05"),
+    (("size: 2", "size: 1"), r"ensemble: size must be >= 2"),
+    (("temperatures: [600]", "temperatures: [600], structures: [au_slab]"),
+     r"exploration.structures: unknown structure\(s\) \['au_slab'\]"),
+    (("max_frames: 6", "max_frame: 6"), r"selection: unknown field\(s\) \['max_frame'\]"),
+    (("steps: 200", "steps: lots"), r"exploration.steps: expected int, got 'lots'"),
+    (("builder: au_fcc,", "builder: au_bcc,"), None),
+])
+def test_bad_configs_name_file_and_field(tmp_path, change, message):
+    path = _write(tmp_path, SMALL_RUN.replace(*change))
+    if message is not None:
+        with pytest.raises(ConfigError, match=rf"al.yaml: {message}"):
+            load_al_config(path)
+    with pytest.raises((ConfigError, ValueError), match=message or r"unknown builder 'au_bcc'"):
+        loop.init_run(path, tmp_path / "run")
+
+
+def test_missing_pseudopotential_and_foreign_elements_are_named(tmp_path, capsys):
+    (tmp_path / "pp").mkdir()
+    for el in ("Au", "O"):
+        (tmp_path / "pp" / f"{el}.upf").write_text("")
+    path = _write(tmp_path, SMALL_RUN.replace("label: {labeller: sevennet}",
+                                              "label: {labeller: qe, qe: {pseudo_dir: pp}}"))
+    with pytest.raises(ConfigError, match=r"al.yaml: label.qe.pseudo_dir: no pseudopotential for Ti"):
+        load_al_config(path)
+    path = _write(tmp_path, SMALL_RUN.replace("[Au, Ti, O]", "[Au, O]"))
+    assert cli(["al", "init", str(path), str(tmp_path / "run")]) == 2
+    assert "structures[au4_on_rutile]: element(s) ['Ti'] not in species" in capsys.readouterr().err
+    assert cli(["al", "run", str(tmp_path / "nowhere")]) == 2
+    assert "not an active-learning run" in capsys.readouterr().err
+
+
+def test_second_run_on_same_directory_is_refused(tmp_path):
+    path = _write(tmp_path, SMALL_RUN)
+    work = loop.init_run(path, tmp_path / "run")
+    with pytest.raises(RuntimeError, match="already holds an active-learning run"):
+        loop.init_run(path, work)
+    with exclusive(work):
+        with pytest.raises(RuntimeError, match="another `ennp al run` is working"):
+            loop.run(work)
+
+
+def test_adaptive_trust_lo_lowers_to_get_enough_candidates():
+    devi = [0.01, 0.02, 0.03, 0.04, 0.06, 0.5]
+    assert adaptive_trust_lo(devi, 0.05, 0.4, 0.0, 1) == 0.05          # enough already
+    assert adaptive_trust_lo(devi, 0.05, 0.4, 0.0, 3) == 0.03          # two more: 0.04, 0.03
+    assert adaptive_trust_lo(devi, 0.05, 0.4, 0.035, 9) == 0.04        # not below lo_min
+
+
+def test_member_config_sets_data_seeds_and_warm_start(tmp_path):
+    from ennp.train.nequip_config import ModelSettings, nequip_config
+
+    template = nequip_config("x.xyz", ModelSettings(type_names=("Au",)))
+    cfg = member_config(template, tmp_path / "d.extxyz", 7, None)
+    assert cfg["seed"] == cfg["data"]["seed"] == cfg["training_module"]["model"]["seed"] == 7
+    assert cfg["data"]["split_dataset"]["dataset"]["file_path"] == str((tmp_path / "d.extxyz").resolve())
+    warm = member_config(template, tmp_path / "d.extxyz", 8, tmp_path / "last.ckpt")
+    assert warm["training_module"]["model"] == {"_target_": "nequip.model.ModelFromCheckpoint",
+                                                "checkpoint_path": str((tmp_path / "last.ckpt").resolve())}
+    assert template["training_module"]["model"]["seed"] == 1    # the template is not modified
+
+
+def _au_frames(n):
+    frames = [bulk("Au", "fcc", a=4.08, cubic=True) for _ in range(n)]
+    for k, a in enumerate(frames):
+        a.rattle(0.05, seed=k)
+    return frames
+
+
+def test_labelling_tasks_and_workers_give_the_serial_result(tmp_path):
+    frames, config = _au_frames(5), LabelConfig(labeller="emt")
+    serial, _ = label_structures(frames, config, tmp_path / "serial.extxyz", progress=False)
+    # two array tasks: the first leaves the collection to whoever finishes last
+    assert label_structures(frames, config, tmp_path / "t.extxyz", progress=False, task=0, tasks=2)[0] == 3
+    assert not (tmp_path / "t.extxyz").exists()
+    assert label_structures(frames, config, tmp_path / "t.extxyz", progress=False, task=1, tasks=2)[0] == 5
+    ase.io.write(tmp_path / "in.extxyz", frames)
+    (tmp_path / "label.yaml").write_text("label: {labeller: emt}\n")
+    n, failed = label_file(tmp_path / "in.extxyz", tmp_path / "w.extxyz", config, tmp_path / "label.yaml",
+                           "label", workers=2, progress=False)
+    assert (serial, n, failed) == (5, 5, {})
+    ref = ase.io.read(tmp_path / "serial.extxyz", index=":")
+    for name, atol in (("t.extxyz", 1e-10), ("w.extxyz", 1e-6)):    # w: positions went through a file
+        got = ase.io.read(tmp_path / name, index=":")
+        assert [a.info["ennp_source_index"] for a in got] == [0, 1, 2, 3, 4]
+        np.testing.assert_allclose([a.get_potential_energy() for a in got],
+                                   [a.get_potential_energy() for a in ref], rtol=0, atol=atol)
+    with pytest.raises(ValueError, match="holds labels of other structures"):
+        label_structures(_au_frames(4), config, tmp_path / "serial.extxyz", progress=False)
+
+
+def test_sbatch_template_renders_completely():
+    from ennp import job_templates
+
+    text = render((job_templates() / "label_array.sbatch").read_text(), last_task=3, log_dir="logs",
+                  ennp="ennp", inp="in.extxyz", out="out.extxyz", config="al.yaml", section="label",
+                  tasks=4, sbatch_lines="#SBATCH --time=01:00:00")
+    assert "#SBATCH --array=0-3" in text and "--tasks 4" in text and "{{" not in text
+    with pytest.raises(ValueError, match="placeholder left unfilled"):
+        render("{{x}} {{y}}", x=1)
+
+
+def test_embedded_labeller_is_sevennet_and_survives_nequip_float64(tmp_path, mix_model):
+    """The labels are SevenNet-0's own, also after nequip made float64 the default dtype."""
+    import torch
+    from nequip.integrations.ase import NequIPCalculator
+    from sevenn.calculator import SevenNetCalculator
+
+    from ennp.builders.bulk import au_on_rutile
+
+    atoms = au_on_rutile()
+    atoms.rattle(0.05, seed=3)
+    ref = atoms.copy()
+    ref.calc = SevenNetCalculator("7net-0", device="cpu")
+    NequIPCalculator._from_saved_model(str(mix_model["checkpoint"]), device="cpu")
+    before = torch.get_default_dtype()
+    n, _ = label_structures([atoms], LabelConfig(labeller="sevennet"), tmp_path / "o.extxyz", progress=False)
+    assert torch.get_default_dtype() == before
+    (got,) = ase.io.read(tmp_path / "o.extxyz", index=":")
+    np.testing.assert_allclose(got.get_forces(), ref.get_forces(), rtol=0, atol=1e-5)
+    assert got.get_potential_energy() == pytest.approx(ref.get_potential_energy(), abs=1e-5)
+    assert got.info["ennp_labeller"] == "sevennet:7net-0 (stand-in for DFT)"
