@@ -156,6 +156,8 @@ def _write(tmp_path, text: str) -> Path:
      r"exploration.structures: unknown structure\(s\) \['au_slab'\]"),
     (("max_frames: 6", "max_frame: 6"), r"selection: unknown field\(s\) \['max_frame'\]"),
     (("steps: 200", "steps: lots"), r"exploration.steps: expected int, got 'lots'"),
+    (("max_epochs: 20,", "max_epochs: 20, model_dtype: float16,"),
+     r"training: model_dtype must be float32 or float64"),
     (("builder: au_fcc,", "builder: au_bcc,"), None),
 ])
 def test_bad_configs_name_file_and_field(tmp_path, change, message):
@@ -252,10 +254,10 @@ def test_sbatch_template_renders_completely():
         render("{{x}} {{y}}", x=1)
 
 
-def test_embedded_labeller_is_sevennet_and_survives_nequip_float64(tmp_path, mix_model):
-    """The labels are SevenNet-0's own, also after nequip made float64 the default dtype."""
+def test_embedded_labeller_is_sevennet_and_survives_float64_default(tmp_path):
+    """The labels are SevenNet-0's own, also when float64 is torch's default dtype
+    (nequip sets it process-wide once it has loaded a model)."""
     import torch
-    from nequip.integrations.ase import NequIPCalculator
     from sevenn.calculator import SevenNetCalculator
 
     from ennp.builders.bulk import au_on_rutile
@@ -263,12 +265,17 @@ def test_embedded_labeller_is_sevennet_and_survives_nequip_float64(tmp_path, mix
     atoms = au_on_rutile()
     atoms.rattle(0.05, seed=3)
     ref = atoms.copy()
-    ref.calc = SevenNetCalculator("7net-0", device="cpu")
-    NequIPCalculator._from_saved_model(str(mix_model["checkpoint"]), device="cpu")
     before = torch.get_default_dtype()
-    n, _ = label_structures([atoms], LabelConfig(labeller="sevennet"), tmp_path / "o.extxyz", progress=False)
-    assert torch.get_default_dtype() == before
+    try:
+        torch.set_default_dtype(torch.float32)
+        ref.calc = SevenNetCalculator("7net-0", device="cpu")
+        ref_f, ref_e = ref.get_forces(), ref.get_potential_energy()
+        torch.set_default_dtype(torch.float64)
+        label_structures([atoms], LabelConfig(labeller="sevennet"), tmp_path / "o.extxyz", progress=False)
+        assert torch.get_default_dtype() == torch.float64    # left as it was
+    finally:
+        torch.set_default_dtype(before)
     (got,) = ase.io.read(tmp_path / "o.extxyz", index=":")
-    np.testing.assert_allclose(got.get_forces(), ref.get_forces(), rtol=0, atol=1e-5)
-    assert got.get_potential_energy() == pytest.approx(ref.get_potential_energy(), abs=1e-5)
+    np.testing.assert_allclose(got.get_forces(), ref_f, rtol=0, atol=1e-5)
+    assert got.get_potential_energy() == pytest.approx(ref_e, abs=1e-5)
     assert got.info["ennp_labeller"] == "sevennet:7net-0 (stand-in for DFT)"

@@ -71,6 +71,8 @@ class Training:
     warm_start: bool = True         # generation g > 0 starts from generation g-1's member
 
     def __post_init__(self):
+        ModelSettings(type_names=(), r_max=self.r_max, num_layers=self.num_layers, l_max=self.l_max,
+                      num_features=self.num_features, model_dtype=self.model_dtype)    # validates
         if self.max_epochs < 1 or self.batch_size < 1 or self.lr <= 0:
             raise ValueError("max_epochs and batch_size must be >= 1 and lr > 0")
         if not 0 < self.val_fraction < 1:

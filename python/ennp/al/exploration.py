@@ -35,8 +35,9 @@ def run_name(structure: str, temperature: float) -> str:
 
 
 def explore(gen_path: Path, data_files: dict[str, Path], species, models: list[Path],
-            settings, halt: float, *, progress=print) -> list[dict]:
-    """Run (or find finished) exploration runs; return one summary per run."""
+            settings, halt: float, seed: int, *, progress=print) -> list[dict]:
+    """Run (or find finished) exploration runs; return one summary per run.
+    Run k starts with velocities from seed + k."""
     names = list(settings.structures) or list(data_files)
     summaries = []
     for name in names:
@@ -51,7 +52,7 @@ def explore(gen_path: Path, data_files: dict[str, Path], species, models: list[P
                     "model0": models[0].resolve(),
                     "members": " ".join(str(m.resolve()) for m in models),
                     "T": temp, "steps": settings.steps, "every": settings.every, "dt": settings.dt,
-                    "seed": 1000 + len(summaries), "halt": halt,
+                    "seed": seed + len(summaries), "halt": halt,
                 }
                 run_lammps(lammps_inputs() / "explore.in", run, nprocs=settings.nprocs,
                            threads=settings.threads, variables=variables)

@@ -159,7 +159,8 @@ def _explore(workdir, state, config, gen, models, progress) -> None:
         return
     data_files = {s.name: workdir / "structures" / f"{s.name}.data" for s in config.structures}
     runs = explore(gen_dir(workdir, gen), data_files, config.species, models, config.exploration,
-                   config.exploration.halt_factor * config.trust.hi, progress=progress)
+                   config.exploration.halt_factor * config.trust.hi,
+                   seed=1000 * (gen + 1) + config.ensemble.seed, progress=progress)
     state.mark(gen, "explore", {"runs": runs})
 
 
