@@ -260,7 +260,7 @@ def test_embedded_labeller_is_sevennet_and_survives_float64_default(tmp_path):
     import torch
     from sevenn.calculator import SevenNetCalculator
 
-    from ennp.builders.bulk import au_on_rutile
+    from ennp.builders import au_on_rutile
 
     atoms = au_on_rutile()
     atoms.rattle(0.05, seed=3)

@@ -60,6 +60,72 @@ def _al(args) -> int:
     return 0
 
 
+def _beam(args) -> int:
+    import json
+    from pathlib import Path
+
+    from .heat import eels
+    from .heat.report import heating_table, plot_heating, read_conductance
+
+    if args.beam_verb == "eels":
+        low, high = args.range if args.range else (None, None)
+        result = eels.analyse_spectrum(args.spectrum, low, high)
+        _write_json(args.json, result)
+        print(f"{args.spectrum}: t/lambda = {result['t_over_lambda']:.4f}, <E> = "
+              f"{result['mean_energy_loss_eV']:.2f} eV over {result['range_eV'][0]:.1f}-"
+              f"{result['range_eV'][1]:.1f} eV -> {args.json}")
+        return 0
+    if args.conductance:
+        g, g_err = read_conductance(args.conductance)
+    elif args.g is not None:
+        g, g_err = args.g, args.g_err
+    else:
+        raise ValueError("give the conductance: --g VALUE or --conductance NEMD.json")
+    cross, contact = args.cross_section, args.contact_area
+    if args.structure:
+        meta = json.loads(Path(args.structure).read_text())
+        try:
+            cross = cross or meta["ennp_cross_section_A2"]
+            contact = contact or meta["ennp_contact_area_A2"]
+        except KeyError as exc:
+            raise ValueError(f"{args.structure}: no field {exc} (write it with a particle builder)") from None
+    if args.eels:
+        data = json.loads(Path(args.eels).read_text())
+        if not {"t_over_lambda", "mean_energy_loss_eV"} <= set(data):
+            raise ValueError(f"{args.eels}: needs t_over_lambda and mean_energy_loss_eV (from ennp beam eels)")
+        tl, loss = data["t_over_lambda"], data["mean_energy_loss_eV"]
+    else:
+        if args.mean_loss is None:
+            raise ValueError("give --eels EELS.json or --mean-loss (eV)")
+        loss, tl = args.mean_loss, args.t_over_lambda
+        if tl is None:
+            if args.diameter is None:
+                raise ValueError("give --t-over-lambda, or --diameter (A) to use the Malis mean free path")
+            mfp = eels.malis_mean_free_path(args.beam_energy, args.z, args.beta)
+            from .heat.beam import sphere_t_over_lambda
+
+            tl = sphere_t_over_lambda(args.diameter, mfp)
+            cross = cross or 3.141592653589793 * args.diameter**2 / 4
+    if not cross or not contact:
+        raise ValueError("give --structure STRUCT.json or both --cross-section and --contact-area (A^2)")
+    table = heating_table(g, g_err, loss, tl, cross, contact, args.dose_rates)
+    _write_json(args.json, table)
+    png = Path(args.json).with_suffix(".png")
+    plot_heating(table, png)
+    for r, t in zip(table["dose_rate_e_A2s"], table["delta_T_K"]):
+        print(f"dose rate {r:.3g} e/A^2/s: dT = {t:.3g} K")
+    print(f"wrote {args.json} and {png}")
+    return 0
+
+
+def _write_json(path, data) -> None:
+    import json
+    from pathlib import Path
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(data, indent=2) + "\n")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="ennp", description=__doc__)
     sub = parser.add_subparsers(dest="verb", required=True)
@@ -103,6 +169,31 @@ def main(argv=None) -> int:
     q.add_argument("workdir")
     q.add_argument("--out", default=None, help="output folder (default WORKDIR/report)")
     p.set_defaults(func=_al)
+
+    p = sub.add_parser("beam", help="electron-beam heating: EELS analysis and temperature rise")
+    beam = p.add_subparsers(dest="beam_verb", required=True)
+    q = beam.add_parser("eels", help="t/lambda (log-ratio) and mean energy loss from a low-loss spectrum")
+    q.add_argument("spectrum", help=".msa, .dm3/.dm4, .hspy (anything hyperspy/rosettasciio reads)")
+    q.add_argument("--range", nargs=2, type=float, metavar=("LOW", "HIGH"),
+                   help="energy-loss range (eV) for the mean loss (default: ZLP end to spectrum end)")
+    q.add_argument("--json", required=True)
+    q = beam.add_parser("heat", help="steady-state temperature rise dT = P / (G A_contact) vs dose rate")
+    q.add_argument("--dose-rates", nargs="+", type=float, required=True, help="e / A^2 / s")
+    q.add_argument("--g", type=float, help="conductance (MW m^-2 K^-1)")
+    q.add_argument("--g-err", type=float, default=0.0)
+    q.add_argument("--conductance", help="NEMD result JSON with G_MW_m2K (and G_err_MW_m2K)")
+    q.add_argument("--eels", help="JSON from `ennp beam eels`")
+    q.add_argument("--mean-loss", type=float, help="mean energy loss per inelastic event (eV)")
+    q.add_argument("--t-over-lambda", type=float)
+    q.add_argument("--diameter", type=float, help="particle diameter (A): t/lambda from the Malis formula")
+    q.add_argument("--beam-energy", type=float, default=300.0, help="keV (Malis)")
+    q.add_argument("--beta", type=float, default=10.0, help="collection semi-angle, mrad (Malis)")
+    q.add_argument("--z", type=float, default=79.0, help="(effective) atomic number (Malis)")
+    q.add_argument("--structure", help="STRUCT.data.json from a particle builder (areas)")
+    q.add_argument("--cross-section", type=float, help="A^2")
+    q.add_argument("--contact-area", type=float, help="A^2")
+    q.add_argument("--json", required=True)
+    p.set_defaults(func=_beam)
 
     args = parser.parse_args(argv)
     try:

@@ -1,10 +1,16 @@
-"""Structure builders (usable from YAML configs by name, see :data:`BUILDERS`)."""
+"""Structure builders, usable from YAML configs by name (:data:`BUILDERS`)."""
 
 from __future__ import annotations
 
 import inspect
 
-from .bulk import BUILDERS
+from .bulk import anatase, au_fcc, rutile
+from .interface import au_on_rutile, particle_on_slab
+from .nanoparticle import au_particle
+from .slabs import anatase_101_slab, rutile_110_slab
+
+BUILDERS = {f.__name__: f for f in (au_fcc, rutile, anatase, rutile_110_slab, anatase_101_slab,
+                                     au_particle, au_on_rutile, particle_on_slab)}
 
 
 def build_structure(builder: str, args: dict | None = None):

@@ -1,0 +1,99 @@
+"""Au on TiO2: a particle (or a small cluster) on a rutile/anatase slab, and the
+LAMMPS data file with its type map and regions written alongside."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .bulk import AU_A
+from .nanoparticle import au_particle, contact_area, cross_section
+from .slabs import anatase_101_slab, rutile_110_slab
+
+SUBSTRATES = {"rutile110": rutile_110_slab, "anatase101": anatase_101_slab}
+SURFACE_CELL = {"rutile110": (6.497, 2.959), "anatase101": (10.239, 3.785)}    # A
+
+
+def particle_on_slab(diameter: float, substrate: str = "rutile110", layers: int = 4, fixed: int = 1,
+                     lateral: float = 0.0, gap: float = 2.5, vacuum: float = 15.0,
+                     shape: str = "truncated_octahedron", cut: str = "none"):
+    """A Au particle of ``diameter`` A ``gap`` A above a TiO2 slab.
+
+    The slab repeats its surface cell to at least ``lateral`` A (default: particle
+    width + 10 A) in x and y. Atoms are ordered slab first, then particle;
+    ``arrays['ennp_fixed']`` marks the fixed bottom layers, ``info`` holds the
+    particle's atom count, its contact area and cross-section (A^2).
+    """
+    if substrate not in SUBSTRATES:
+        raise ValueError(f"substrate must be one of {sorted(SUBSTRATES)}, not {substrate!r}")
+    if gap <= 0 or vacuum <= 0:
+        raise ValueError("gap and vacuum must be positive")
+    particle = au_particle(diameter, shape, cut)
+    width = np.ptp(particle.positions[:, :2], axis=0).max()
+    lateral = lateral or width + 10.0
+    cx, cy = SURFACE_CELL[substrate]
+    slab = SUBSTRATES[substrate](repeat=(int(np.ceil(lateral / cx)), int(np.ceil(lateral / cy))),
+                                 layers=layers, vacuum=0.0, fixed=fixed)
+    if min(slab.cell[0, 0], slab.cell[1, 1]) < width + 2 * AU_A:
+        raise ValueError(f"lateral size {lateral} A leaves the particle ({width:.1f} A wide) "
+                         "touching its periodic images")
+    top = slab.positions[:, 2].max()
+    shifted = particle.positions + [slab.cell[0, 0] / 2, slab.cell[1, 1] / 2, top + gap]
+    particle.positions = shifted
+    particle.arrays["ennp_fixed"] = np.zeros(len(particle), int)
+    atoms = slab + particle
+    z = atoms.positions[:, 2]
+    atoms.positions[:, 2] += 2.0 - z.min()
+    atoms.cell[2] = [0, 0, z.max() - z.min() + vacuum]
+    atoms.pbc = True
+    atoms.info.update(ennp_particle_atoms=len(particle), ennp_contact_area_A2=contact_area(particle),
+                      ennp_cross_section_A2=cross_section(particle), ennp_substrate=substrate)
+    return atoms
+
+
+def au_on_rutile(repeat=(1, 2), layers: int = 2, au_atoms: int = 4, gap: float = 2.5,
+                 vacuum: float = 6.0):
+    """A compact Au cluster (``au_atoms`` of an fcc tetrahedron) ``gap`` A above a
+    rutile (110) slab (:func:`rutile_110_slab`): a small system for training data."""
+    from ase import Atoms
+
+    if not 1 <= au_atoms <= 4:
+        raise ValueError(f"au_atoms must be 1..4, not {au_atoms}")
+    slab = rutile_110_slab(repeat, layers, vacuum=0.0)
+    d = AU_A / np.sqrt(2)    # Au nearest-neighbour distance
+    tetra = np.array([[0, 0, 0], [d, 0, 0], [d / 2, d * np.sqrt(3) / 2, 0],
+                      [d / 2, d * np.sqrt(3) / 6, d * np.sqrt(2.0 / 3.0)]])[:au_atoms]
+    top = slab.positions[:, 2].max()
+    centre = (slab.cell[0] + slab.cell[1]) / 2
+    tetra = tetra - tetra.mean(axis=0) * [1, 1, 0] + [centre[0], centre[1], top + gap]
+    atoms = slab + Atoms(f"Au{au_atoms}", positions=tetra)
+    z = atoms.positions[:, 2]
+    atoms.positions[:, 2] += vacuum / 2 - z.min()
+    atoms.cell[2, 2] = z.max() - z.min() + vacuum
+    atoms.pbc = True
+    del atoms.arrays["ennp_fixed"]
+    return atoms
+
+
+def write_structure(atoms, species, path: str | Path) -> dict:
+    """LAMMPS data file ``path`` (atom_style atomic, type t = species[t-1]) and
+    ``path.json`` with the type map, the fixed atoms' ids and ``atoms.info``."""
+    import ase.io
+
+    path = Path(path)
+    missing = sorted(set(atoms.get_chemical_symbols()) - set(species))
+    if missing:
+        raise ValueError(f"element(s) {missing} of the structure are not in species {list(species)}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    ase.io.write(tmp, atoms, format="lammps-data", specorder=list(species), masses=True, atom_style="atomic")
+    tmp.replace(path)
+    fixed = atoms.arrays.get("ennp_fixed", np.zeros(len(atoms), int))
+    meta = {"data_file": path.name, "natoms": len(atoms),
+            "type_map": {str(t + 1): el for t, el in enumerate(species)},
+            "fixed_ids": [int(i) + 1 for i in np.flatnonzero(fixed)],
+            **{k: v for k, v in atoms.info.items() if k.startswith("ennp_")}}
+    path.with_name(path.name + ".json").write_text(json.dumps(meta, indent=2) + "\n")
+    return meta
