@@ -92,7 +92,7 @@ class Exploration:
 
     def __post_init__(self):
         if not self.temperatures or any(t <= 0 for t in self.temperatures):
-            raise ValueError(f"temperatures must be a non-empty list of positive values")
+            raise ValueError("temperatures must be a non-empty list of positive values")
         if self.steps < 1 or self.every < 1 or self.every > self.steps:
             raise ValueError("need steps >= every >= 1")
         if self.dt <= 0 or self.nprocs < 1 or self.threads < 1 or self.halt_factor < 1:

@@ -18,18 +18,6 @@ from ..lammps.outputs import dump_to_atoms, read_model_devi
 from ..lammps.run import run_lammps
 
 
-def write_data_file(atoms, species, path: Path) -> Path:
-    """LAMMPS data file (atom_style atomic) with type t = species[t-1]."""
-    import ase.io
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    ase.io.write(tmp, atoms, format="lammps-data", specorder=list(species), masses=True,
-                 atom_style="atomic")
-    tmp.replace(path)
-    return path
-
-
 def run_name(structure: str, temperature: float) -> str:
     return f"{structure}_T{temperature:g}"
 

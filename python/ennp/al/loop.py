@@ -25,12 +25,13 @@ import numpy as np
 import yaml
 
 from ..builders import build_structure
+from ..builders.interface import write_structure
 from ..config import ConfigError
 from ..label.backends import label_file
 from ..train.nequip_config import nequip_config
 from .config import ALConfig, load_al_config
 from .dataset import frame_key, perturbed_copies
-from .exploration import explore, explored_frames, write_data_file
+from .exploration import explore, explored_frames
 from .selection import ACCURATE, CANDIDATE, FAILED, adaptive_trust_lo, classify, class_counts, select
 from .state import State, exclusive, gen_dir
 from .training import stderr_progress, test_errors, train_members
@@ -53,7 +54,7 @@ def init_run(config_path: str | Path, workdir: str | Path) -> Path:
         if extra:
             raise ConfigError(f"{config_path}: structures[{s.name}]: element(s) {extra} not in species")
         ase.io.write(workdir / "structures" / f"{s.name}.extxyz", atoms, format="extxyz")
-        write_data_file(atoms, config.species, workdir / "structures" / f"{s.name}.data")
+        write_structure(atoms, config.species, workdir / "structures" / f"{s.name}.data")
     t = config.training
     if t.template:
         shutil.copy(config.resolve(t.template), workdir / TEMPLATE_NAME)

@@ -1,13 +1,10 @@
 """Bulk crystals: Au (fcc), rutile and anatase TiO2.
 
-Lattice constants are the
-experimental ones (Au a = 4.078 A; rutile a = 4.594 A, c = 2.959 A, u = 0.305,
-Burdett et al., J. Am. Chem. Soc. 109, 3639 (1987)).
+Lattice constants are the experimental ones (Au a = 4.078 A; rutile a = 4.594 A,
+c = 2.959 A, u = 0.305; anatase below; Burdett et al., J. Am. Chem. Soc. 109, 3639 (1987)).
 """
 
 from __future__ import annotations
-
-import numpy as np
 
 AU_A = 4.078
 RUTILE_A, RUTILE_C, RUTILE_U = 4.594, 2.959, 0.305
