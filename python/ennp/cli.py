@@ -62,15 +62,17 @@ def _al(args) -> int:
 
 def _beam(args) -> int:
     import json
+    import math
     from pathlib import Path
 
+    from .files import write_json
     from .heat import eels
     from .heat.report import heating_table, plot_heating, read_conductance
 
     if args.beam_verb == "eels":
         low, high = args.range if args.range else (None, None)
         result = eels.analyse_spectrum(args.spectrum, low, high)
-        _write_json(args.json, result)
+        write_json(args.json, result)
         print(f"{args.spectrum}: t/lambda = {result['t_over_lambda']:.4f}, <E> = "
               f"{result['mean_energy_loss_eV']:.2f} eV over {result['range_eV'][0]:.1f}-"
               f"{result['range_eV'][1]:.1f} eV -> {args.json}")
@@ -105,25 +107,17 @@ def _beam(args) -> int:
             from .heat.beam import sphere_t_over_lambda
 
             tl = sphere_t_over_lambda(args.diameter, mfp)
-            cross = cross or 3.141592653589793 * args.diameter**2 / 4
+            cross = cross or math.pi * args.diameter**2 / 4
     if not cross or not contact:
         raise ValueError("give --structure STRUCT.json or both --cross-section and --contact-area (A^2)")
     table = heating_table(g, g_err, loss, tl, cross, contact, args.dose_rates)
-    _write_json(args.json, table)
+    write_json(args.json, table)
     png = Path(args.json).with_suffix(".png")
     plot_heating(table, png)
     for r, t in zip(table["dose_rate_e_A2s"], table["delta_T_K"]):
         print(f"dose rate {r:.3g} e/A^2/s: dT = {t:.3g} K")
     print(f"wrote {args.json} and {png}")
     return 0
-
-
-def _write_json(path, data) -> None:
-    import json
-    from pathlib import Path
-
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(json.dumps(data, indent=2) + "\n")
 
 
 def main(argv=None) -> int:

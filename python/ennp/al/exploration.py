@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import lammps_inputs
+from ..files import write_json
 from ..lammps.outputs import dump_to_atoms, read_model_devi
 from ..lammps.run import run_lammps
 
@@ -49,9 +50,7 @@ def explore(gen_path: Path, data_files: dict[str, Path], species, models: list[P
                            "frames": int(len(devi["step"])), "last_step": int(devi["step"][-1]),
                            "halted": bool(devi["step"][-1] < settings.steps),
                            "max_devi_f_max": float(devi["max_devi_f"].max())}
-                tmp = result.with_suffix(".tmp")
-                tmp.write_text(json.dumps(summary, indent=2) + "\n")
-                tmp.replace(result)
+                write_json(result, summary)
             summaries.append(json.loads(result.read_text()))
     return summaries
 

@@ -27,6 +27,7 @@ import yaml
 from ..builders import build_structure
 from ..builders.interface import write_structure
 from ..config import ConfigError
+from ..files import write_frames
 from ..label.backends import label_file
 from ..train.nequip_config import nequip_config
 from .config import ALConfig, load_al_config
@@ -86,8 +87,7 @@ def run(workdir: str | Path, *, progress=stderr_progress) -> dict:
         gen = 0
         while True:
             path = gen_dir(workdir, gen)
-            frames = train_frames + _labelled_until(workdir, gen)
-            models = _train(workdir, state, config, gen, frames, test_frames, progress)
+            models = _train(workdir, state, config, gen, train_frames, test_frames, progress)
             _explore(workdir, state, config, gen, models, progress)
             selected = _select(workdir, state, config, gen)
             finished = _stop_reason(state, config, gen)
@@ -98,10 +98,8 @@ def run(workdir: str | Path, *, progress=stderr_progress) -> dict:
             state.set(finished=None)
             if state.done(gen, "label") is None:
                 progress(f"{path.name}: labelling {selected} selected frames with {config.label.labeller}")
-                n, failed = label_file(path / "label" / "candidates.extxyz", path / "label" / "labelled.extxyz",
-                                       config.label, workdir / CONFIG_NAME, "label",
-                                       kind=config.backend.kind, workers=config.backend.workers,
-                                       sbatch_args=config.backend.sbatch_args)
+                n, failed = _label(workdir, config, path / "label" / "candidates.extxyz",
+                                   path / "label" / "labelled.extxyz")
                 state.mark(gen, "label", {"labelled": n, "failed": len(failed)})
             gen += 1
 
@@ -123,14 +121,18 @@ def _initial_data(workdir: Path, state: State, config: ALConfig, progress) -> tu
             if not unlabelled.exists():    # drawn once: a resumed run labels the same frames
                 ase.io.write(unlabelled, frames, format="extxyz")
             progress(f"initial: labelling {len(frames)} {name} frames with {config.label.labeller}")
-            n, failed = label_file(unlabelled, init / f"{name}.extxyz", config.label,
-                                   workdir / CONFIG_NAME, "label", kind=config.backend.kind,
-                                   workers=config.backend.workers, sbatch_args=config.backend.sbatch_args)
+            n, failed = _label(workdir, config, unlabelled, init / f"{name}.extxyz")
             if n == 0:
                 raise RuntimeError(f"no {name} frame could be labelled (see {init / name}.extxyz.failed.json)")
             counts[name] = {"labelled": n, "failed": len(failed)}
         state.set(initial=counts)
     return (ase.io.read(init / "train.extxyz", index=":"), ase.io.read(init / "test.extxyz", index=":"))
+
+
+def _label(workdir: Path, config: ALConfig, inp: Path, out: Path):
+    """Label ``inp`` into ``out`` on the configured backend (the settings: al.yaml's label section)."""
+    return label_file(inp, out, config.label, workdir / CONFIG_NAME, "label", kind=config.backend.kind,
+                      workers=config.backend.workers, sbatch_args=config.backend.sbatch_args)
 
 
 def _labelled_until(workdir: Path, gen: int) -> list:
@@ -140,11 +142,12 @@ def _labelled_until(workdir: Path, gen: int) -> list:
     return frames
 
 
-def _train(workdir, state, config, gen, frames, test_frames, progress) -> list[Path]:
+def _train(workdir, state, config, gen, initial_frames, test_frames, progress) -> list[Path]:
     path = gen_dir(workdir, gen)
     done = state.done(gen, "train")
     if done is not None:
         return [Path(m) for m in done["models"]]
+    frames = initial_frames + _labelled_until(workdir, gen)
     previous = gen_dir(workdir, gen - 1) / "train" if gen > 0 and config.training.warm_start else None
     models = train_members(workdir, path, frames, config.ensemble.size, config.ensemble.seed,
                            config.ensemble.bootstrap, previous, progress=progress)
@@ -183,10 +186,7 @@ def _select(workdir, state, config, gen) -> int:
     candidates = [frames[i] for i in picked]
     for a in candidates:
         a.info["ennp_generation"] = gen
-    (path / "label").mkdir(parents=True, exist_ok=True)
-    tmp = path / "label" / "candidates.extxyz.tmp"
-    ase.io.write(tmp, candidates, format="extxyz")
-    tmp.replace(path / "label" / "candidates.extxyz")
+    write_frames(path / "label" / "candidates.extxyz", candidates)
     edges = np.linspace(0.0, 2 * trust.hi, HIST_BINS + 1)
     hist = np.histogram(np.minimum(devi, edges[-1] - 1e-12), bins=edges)[0]
     result = {"frames": int(len(devi)), "counts": counts,
@@ -217,11 +217,10 @@ def dataset(workdir: str | Path) -> list:
     """The run's training data so far (initial frames and every finished label step)."""
     workdir = Path(workdir)
     state = State(workdir)
-    frames = ase.io.read(workdir / "initial" / "train.extxyz", index=":") if state.data.get("initial") else []
-    gens = [g for g in range(len(state.data["generations"])) if state.done(g, "label")]
-    for g in gens:
-        frames += ase.io.read(gen_dir(workdir, g) / "label" / "labelled.extxyz", index=":")
-    return frames
+    if not state.data.get("initial"):
+        return []
+    labelled = sum(1 for g in range(len(state.data["generations"])) if state.done(g, "label"))
+    return ase.io.read(workdir / "initial" / "train.extxyz", index=":") + _labelled_until(workdir, labelled)
 
 
 def duplicates(frames) -> int:

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
 from contextlib import contextmanager
 from pathlib import Path
 
-STEPS = ("train", "explore", "select", "label")
+from ..files import write_json
 
 
 def gen_dir(workdir: Path, gen: int) -> Path:
@@ -32,7 +31,7 @@ class State:
     @classmethod
     def create(cls, workdir: Path, **fields) -> "State":
         path = Path(workdir) / "state.json"
-        _write_json(path, {"generations": [], "finished": None, **fields})
+        write_json(path, {"generations": [], "finished": None, **fields})
         return cls(workdir)
 
     def generation(self, gen: int) -> dict:
@@ -55,7 +54,7 @@ class State:
         self.save()
 
     def save(self) -> None:
-        _write_json(self.path, self.data)
+        write_json(self.path, self.data)
 
 
 @contextmanager
@@ -73,8 +72,3 @@ def exclusive(workdir: Path):
         fcntl.flock(lock, fcntl.LOCK_UN)
         lock.close()
 
-
-def _write_json(path: Path, data) -> None:
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)

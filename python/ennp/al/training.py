@@ -14,11 +14,11 @@ import shutil
 import sys
 from pathlib import Path
 
-import ase.io
 import numpy as np
 import yaml
 
 from ..config import ConfigError
+from ..files import write_frames
 from .dataset import bootstrap
 
 MODEL_NAME = "model.nequip.pt2"
@@ -60,7 +60,7 @@ def train_members(workdir: Path, gen_path: Path, frames: list, size: int, seed: 
     train_dir = gen_path / "train"
     data = train_dir / "data.extxyz"
     if not data.exists():
-        _write_frames(data, frames)
+        write_frames(data, frames)
     models = []
     for k in range(size):
         member = train_dir / f"member_{k}"
@@ -72,7 +72,7 @@ def train_members(workdir: Path, gen_path: Path, frames: list, size: int, seed: 
         member_data = data
         if bootstrap_data:
             member_data = member / "data.extxyz"
-            _write_frames(member_data, bootstrap(frames, seed + 1000 + k))
+            write_frames(member_data, bootstrap(frames, seed + 1000 + k))
         start = previous / f"member_{k}" / "out" / "last.ckpt" if previous is not None else None
         progress(f"{gen_path.name}: training member {k + 1}/{size} on {len(frames)} frames"
                  + (" (warm start)" if start else ""))
@@ -113,13 +113,6 @@ def test_errors(checkpoints: list[Path], test_frames: list) -> dict:
         "ensemble_force_mae": float(np.mean(np.abs(pred_f.mean(axis=0) - ref_f))),
         "ensemble_energy_mae_per_atom": float(np.mean(np.abs(pred_e.mean(axis=0) - ref_e))),
     }
-
-
-def _write_frames(path: Path, frames: list) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    ase.io.write(tmp, frames, format="extxyz")
-    tmp.replace(path)
 
 
 def stderr_progress(message: str) -> None:

@@ -3,11 +3,11 @@ LAMMPS data file with its type map and regions written alongside."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
+from ..files import write_atomic, write_json
 from .bulk import AU_A
 from .nanoparticle import au_particle, contact_area, cross_section
 from .slabs import anatase_101_slab, rutile_110_slab
@@ -86,14 +86,12 @@ def write_structure(atoms, species, path: str | Path) -> dict:
     missing = sorted(set(atoms.get_chemical_symbols()) - set(species))
     if missing:
         raise ValueError(f"element(s) {missing} of the structure are not in species {list(species)}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    ase.io.write(tmp, atoms, format="lammps-data", specorder=list(species), masses=True, atom_style="atomic")
-    tmp.replace(path)
+    write_atomic(path, lambda tmp: ase.io.write(tmp, atoms, format="lammps-data", specorder=list(species),
+                                                masses=True, atom_style="atomic"))
     fixed = atoms.arrays.get("ennp_fixed", np.zeros(len(atoms), int))
     meta = {"data_file": path.name, "natoms": len(atoms),
             "type_map": {str(t + 1): el for t, el in enumerate(species)},
             "fixed_ids": [int(i) + 1 for i in np.flatnonzero(fixed)],
             **{k: v for k, v in atoms.info.items() if k.startswith("ennp_")}}
-    path.with_name(path.name + ".json").write_text(json.dumps(meta, indent=2) + "\n")
+    write_json(path.with_name(path.name + ".json"), meta)
     return meta

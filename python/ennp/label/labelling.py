@@ -11,8 +11,6 @@ task that finds every structure finished writes ``OUT`` and ``OUT.failed.json``.
 
 from __future__ import annotations
 
-import json
-import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +19,7 @@ import ase.io
 
 from ..cache import content_key
 from ..config import ConfigError, build, load_yaml
+from ..files import write_atomic, write_frames, write_json
 from .qe import LabelOutcome, QESettings, label_qe
 from .universal import UniversalSettings, label_universal
 from .results import label_with_calculator
@@ -87,9 +86,9 @@ def label_structures(frames, config: LabelConfig, out: str | Path, *, progress: 
         result = label_one(frames[i], config, parts / f"work{i:06d}")
         if result.ok:
             result.atoms.info["ennp_source_index"] = i
-            _write_atomic(part, lambda tmp: ase.io.write(tmp, result.atoms, format="extxyz"))
+            write_frames(part, result.atoms)
         else:
-            _write_atomic(note, lambda tmp: tmp.write_text(result.message))
+            write_atomic(note, lambda tmp: tmp.write_text(result.message))
         if progress:
             status = "ok" if result.ok else f"FAILED ({result.message})"
             print(f"label {_finished(parts)}/{n}: structure {i} {status}", file=sys.stderr, flush=True)
@@ -97,9 +96,8 @@ def label_structures(frames, config: LabelConfig, out: str | Path, *, progress: 
     done = sorted(parts.glob("*.extxyz"))
     if len(done) + len(failed) == n:    # everything finished (by any task): collect
         labelled = [ase.io.read(p, format="extxyz") for p in done]
-        _write_atomic(out, lambda tmp: ase.io.write(tmp, labelled, format="extxyz"))
-        _write_atomic(out.with_name(out.name + ".failed.json"),
-                      lambda tmp: tmp.write_text(json.dumps(failed, indent=2) + "\n"))
+        write_frames(out, labelled)
+        write_json(out.with_name(out.name + ".failed.json"), failed)
     return len(done), failed
 
 
@@ -119,10 +117,4 @@ def _check_manifest(parts: Path, frames, config: LabelConfig) -> None:
             raise ValueError(f"{parts} holds labels of other structures or another labeller; "
                              "remove it or choose another output name")
         return
-    _write_atomic(manifest, lambda tmp: tmp.write_text(key + "\n"))
-
-
-def _write_atomic(path: Path, write) -> None:
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    write(tmp)
-    os.replace(tmp, path)
+    write_atomic(manifest, lambda tmp: tmp.write_text(key + "\n"))
