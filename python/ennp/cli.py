@@ -113,10 +113,27 @@ def _beam(args) -> int:
     table = heating_table(g, g_err, loss, tl, cross, contact, args.dose_rates)
     write_json(args.json, table)
     png = Path(args.json).with_suffix(".png")
-    plot_heating(table, png)
+    label = "from EELS" if args.eels else \
+        f"{args.beam_energy:g} keV (Malis)" if args.t_over_lambda is None else "given t/lambda"
+    plot_heating({label: table}, png)
     for r, t in zip(table["dose_rate_e_A2s"], table["delta_T_K"]):
         print(f"dose rate {r:.3g} e/A^2/s: dT = {t:.3g} K")
     print(f"wrote {args.json} and {png}")
+    return 0
+
+
+def _heat(args) -> int:
+    from pathlib import Path
+
+    from .heat.chain import run_chain, submit_chain
+
+    workdir = Path(args.workdir or Path("runs") / Path(args.config).stem)
+    if args.submit:
+        job = submit_chain(args.config, workdir)
+        print(f"submitted the heat chain as Slurm job {job}; results in {workdir}")
+        return 0
+    run_chain(args.config, workdir)
+    print(f"results in {workdir}: heat.json, steady/transient .json/.png, vdos.png, beam.png")
     return 0
 
 
@@ -188,6 +205,13 @@ def main(argv=None) -> int:
     q.add_argument("--contact-area", type=float, help="A^2")
     q.add_argument("--json", required=True)
     p.set_defaults(func=_beam)
+
+    p = sub.add_parser("heat", help="Au particle on TiO2: build -> NEMD conductance G -> beam heating, "
+                       "from one YAML (resumable)")
+    p.add_argument("config", help="heat YAML (see python/ennp/heat/example.yaml)")
+    p.add_argument("--workdir", help="default runs/<config name>")
+    p.add_argument("--submit", action="store_true", help="run it as a Slurm job (sbatch) instead of here")
+    p.set_defaults(func=_heat)
 
     args = parser.parse_args(argv)
     try:

@@ -14,6 +14,7 @@ from .slabs import anatase_101_slab, rutile_110_slab
 
 SUBSTRATES = {"rutile110": rutile_110_slab, "anatase101": anatase_101_slab}
 SURFACE_CELL = {"rutile110": (6.497, 2.959), "anatase101": (10.239, 3.785)}    # A
+LAYER_SPACING = {"rutile110": 3.248, "anatase101": 3.516}    # A, trilayer / sawtooth layer
 
 
 def particle_on_slab(diameter: float, substrate: str = "rutile110", layers: int = 4, fixed: int = 1,
@@ -24,7 +25,8 @@ def particle_on_slab(diameter: float, substrate: str = "rutile110", layers: int 
     The slab repeats its surface cell to at least ``lateral`` A (default: particle
     width + 10 A) in x and y. Atoms are ordered slab first, then particle;
     ``arrays['ennp_fixed']`` marks the fixed bottom layers, ``info`` holds the
-    particle's atom count, its contact area and cross-section (A^2).
+    particle's atom count, its contact area and cross-section (A^2) and the
+    slab's layering (what the NEMD set-up needs to place its baths).
     """
     if substrate not in SUBSTRATES:
         raise ValueError(f"substrate must be one of {sorted(SUBSTRATES)}, not {substrate!r}")
@@ -49,7 +51,9 @@ def particle_on_slab(diameter: float, substrate: str = "rutile110", layers: int 
     atoms.cell[2] = [0, 0, z.max() - z.min() + vacuum]
     atoms.pbc = True
     atoms.info.update(ennp_particle_atoms=len(particle), ennp_contact_area_A2=contact_area(particle),
-                      ennp_cross_section_A2=cross_section(particle), ennp_substrate=substrate)
+                      ennp_cross_section_A2=cross_section(particle), ennp_substrate=substrate,
+                      ennp_slab_layers=layers, ennp_fixed_layers=fixed,
+                      ennp_layer_spacing_A=LAYER_SPACING[substrate])
     return atoms
 
 

@@ -37,17 +37,21 @@ def heating_table(g: float, g_err: float, mean_loss_eV: float, t_over_lambda: fl
                        "contact_area_A2": contact_area_A2}}
 
 
-def plot_heating(table: dict, path: Path) -> None:
+def plot_heating(tables: dict, path: Path) -> None:
+    """dT vs dose rate, one curve per table (label -> :func:`heating_table` result)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5.5, 4))
-    r, t, e = (np.array(table[k]) for k in ("dose_rate_e_A2s", "delta_T_K", "delta_T_err_K"))
-    ax.errorbar(r, t, yerr=e, fmt="o-")
+    for label, table in tables.items():
+        r, t, e = (np.array(table[k]) for k in ("dose_rate_e_A2s", "delta_T_K", "delta_T_err_K"))
+        ax.errorbar(r, t, yerr=e, fmt="o-", label=label)
+    g = next(iter(tables.values()))["inputs"]["G_MW_m2K"]
     ax.set(xscale="log", yscale="log", xlabel="dose rate (e / A^2 / s)", ylabel="temperature rise (K)",
-           title=f"beam heating, G = {table['inputs']['G_MW_m2K']:.0f} MW/m^2/K")
+           title=f"beam heating, G = {g:.0f} MW/m^2/K")
+    ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -1,0 +1,152 @@
+"""``ennp heat``: build -> NEMD (steady and/or transient) -> G -> VDOS -> beam heating.
+
+Everything goes into one work folder; each step keeps what an earlier,
+interrupted run finished (the structure, every seed with a ``done`` marker),
+so the same command resumes. Outputs: structure.data(.json), pair.in,
+{steady,transient}.json/.png, vdos.json/.png, beam.json/.png, heat.json.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..builders import build_structure
+from ..builders.interface import write_structure
+from ..files import write_json
+from . import eels
+from .config import HeatConfig, load_heat_config
+from .nemd import layout, run_seeds
+from .nemd_analysis import analyse, plot_steady, plot_transient
+from .potentials import write_pair_file
+from .report import heating_table, plot_heating
+from .vdos import overlap, plot_vdos, vdos
+
+AU_VOLUME_A3 = 4.078**3 / 4    # per atom (fcc Au)
+
+
+def prepare(config: HeatConfig, workdir: Path) -> dict:
+    """Build and write the structure once, and the pair file; return the NEMD regions."""
+    regions_file = workdir / "regions.json"
+    if not regions_file.exists():
+        atoms = build_structure(config.structure.builder, config.structure.args)
+        regions = layout(atoms, config.nemd.cold_layers, config.nemd.hot_fraction)
+        meta = write_structure(atoms, config.species, workdir / "structure.data")
+        regions.update(cross_section_A2=meta.get("ennp_cross_section_A2"), natoms=len(atoms))
+        write_json(regions_file, regions)    # last: its presence means the structure is complete
+    write_pair_file(config.pair.style, config.species, workdir / "pair.in", config.pair.model, config.pair.file)
+    return json.loads(regions_file.read_text())
+
+
+def phonon_overlap(folder: Path, nsub: int, species, dt_ps: float, workdir: Path) -> dict:
+    """VDOS of the particle and of the substrate surface from the velocity dump of
+    a transient run's decay (both NVE there), and their overlap."""
+    from ase.data import atomic_masses, atomic_numbers
+
+    from ..lammps.outputs import read_dump
+
+    frames = read_dump(folder / "velocities.dump")
+    ids, types = frames[0]["id"].astype(int), frames[0]["type"].astype(int)
+    v = np.stack([np.column_stack([f["vx"], f["vy"], f["vz"]]) for f in frames])
+    masses = np.array([atomic_masses[atomic_numbers[species[t - 1]]] for t in types])
+    every = (frames[1]["step"] - frames[0]["step"]) * dt_ps
+    particle = ids > nsub
+    freq, d_p = vdos(v[:, particle], every, masses[particle])
+    _, d_s = vdos(v[:, ~particle], every, masses[~particle])
+    result = {"overlap": overlap(freq, d_p, d_s), "frequency_THz": freq.tolist(),
+              "vdos_particle": d_p.tolist(), "vdos_substrate": d_s.tolist(),
+              "mean_frequency_particle_THz": float(np.trapezoid(freq * d_p, freq)),
+              "mean_frequency_substrate_THz": float(np.trapezoid(freq * d_s, freq))}
+    write_json(workdir / "vdos.json", result)
+    plot_vdos(freq, {"particle": d_p, "substrate surface layer": d_s}, workdir / "vdos.png",
+              title=f"phonon mismatch: VDOS overlap {result['overlap']:.2f}")
+    return result
+
+
+def beam_heating(config: HeatConfig, g: float, g_err: float, regions: dict, workdir: Path) -> dict:
+    """dT vs dose rate for the measured spectrum, or for each beam energy (Malis)."""
+    b = config.beam
+    cross, contact = regions["cross_section_A2"], regions["contact_area_A2"]
+    thickness = regions["n_particle"] * AU_VOLUME_A3 / cross    # mean thickness seen by the beam
+    tables = {}
+    if b.spectrum:
+        low, high = b.range or (None, None)
+        spec = eels.analyse_spectrum(b.spectrum, low, high)
+        tables[f"spectrum {Path(b.spectrum).name}"] = heating_table(
+            g, g_err, spec["mean_energy_loss_eV"], spec["t_over_lambda"], cross, contact, b.dose_rates)
+    else:
+        for e0 in b.energies_keV:
+            mfp = eels.malis_mean_free_path(e0, b.z_eff, b.beta_mrad)
+            table = heating_table(g, g_err, b.mean_energy_loss_eV, thickness / mfp, cross, contact,
+                                  b.dose_rates)
+            table["inputs"].update(beam_energy_keV=e0, mean_free_path_A=mfp, thickness_A=thickness)
+            tables[f"{e0:g} keV"] = table
+    result = {"conductance_from": b.conductance_from, "tables": tables}
+    write_json(workdir / "beam.json", result)
+    plot_heating(tables, workdir / "beam.png")
+    return result
+
+
+def run_chain(config_path: str | Path, workdir: str | Path) -> dict:
+    config = load_heat_config(config_path)
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(config_path, workdir / "config.yaml")
+    t_start = time.time()
+    regions = prepare(config, workdir)
+    print(f"structure: {regions['natoms']} atoms ({regions['n_particle']} in the particle), contact area "
+          f"{regions['contact_area_A2']:.0f} A^2 -> {workdir / 'structure.data'}", flush=True)
+    summary = {"workdir": str(workdir), "regions": regions}
+    s = config.nemd
+    for method in s.methods:
+        folders = run_seeds(method, workdir, s, regions, workdir / "structure.data", workdir / "pair.in")
+        result = analyse(method, folders, s.seeds, regions, s.heat_capacity)
+        result["inputs"] = {"structure": config.structure.builder, "builder_args": config.structure.args,
+                            "pair": config.pair.style, "model": config.pair.model, "T0_K": s.T0,
+                            "T_hot_K": s.T_hot, "dt_ps": s.dt, "damp_ps": s.damp, "seeds": s.seeds,
+                            "contact_area_A2": regions["contact_area_A2"],
+                            "particle_atoms": regions["n_particle"],
+                            "steps": vars(s.steady) if method == "steady" else vars(s.transient)}
+        write_json(workdir / f"{method}.json", result)
+        (plot_steady if method == "steady" else plot_transient)(folders, result, workdir / f"{method}.png")
+        print(f"{method}: G = {result['G_MW_m2K']:.1f} +- {result['G_err_MW_m2K']:.1f} MW m^-2 K^-1", flush=True)
+        summary[method] = {k: result[k] for k in ("G_MW_m2K", "G_err_MW_m2K")}
+        if method == "transient" and s.transient.vel_every:
+            ph = phonon_overlap(folders[0], regions["nsub"], config.species, s.dt, workdir)
+            summary["vdos_overlap"] = ph["overlap"]
+    g = summary[config.beam.conductance_from]
+    beam = beam_heating(config, g["G_MW_m2K"], g["G_err_MW_m2K"], regions, workdir)
+    for label, table in beam["tables"].items():
+        print(f"beam {label}: dT = " + ", ".join(f"{t:.3g} K at {r:.0e} e/A^2/s" for r, t in
+                                                   zip(table["dose_rate_e_A2s"], table["delta_T_K"])))
+    summary["beam"] = {k: t["delta_T_K"] for k, t in beam["tables"].items()}
+    summary["wall_s"] = time.time() - t_start
+    write_json(workdir / "heat.json", summary)
+    return summary
+
+
+def submit_chain(config_path: str | Path, workdir: str | Path) -> str:
+    """Render jobs/heat.sbatch into the work folder and submit it; returns the job id."""
+    import subprocess
+    import sys
+
+    from .. import job_templates
+    from ..label.backends import render
+
+    config = load_heat_config(config_path)
+    workdir = Path(workdir).resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    script = render((job_templates() / "heat.sbatch").read_text(),
+                    ntasks=config.nemd.nprocs * config.nemd.parallel, workdir=workdir,
+                    ennp=Path(sys.executable).with_name("ennp"), config=Path(config_path).resolve(),
+                    sbatch_lines="\n".join(f"#SBATCH {a}" for a in config.sbatch_args))
+    path = workdir / "heat.sbatch"
+    path.write_text(script)
+    proc = subprocess.run(["sbatch", "--parsable", str(path)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"sbatch {path} failed: {proc.stderr.strip() or proc.stdout.strip()}")
+    return proc.stdout.strip().split(";")[0]

@@ -1,0 +1,100 @@
+"""The ``ennp heat`` YAML file: structure, potential, NEMD and beam sections.
+
+Every problem is a :class:`~ennp.config.ConfigError` naming the file and the
+field. See ``python/ennp/heat/example.yaml`` for a commented example.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from ..config import ConfigError, build, load_yaml
+from .nemd import NemdSettings
+
+
+@dataclass(frozen=True)
+class StructureSpec:
+    builder: str = "particle_on_slab"
+    args: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PairSpec:
+    style: str = "ennp"             # ennp (deployed model) | classical (built-in stand-in) | file
+    model: str = ""                 # .nequip.pt2 for style ennp
+    file: str = ""                  # LAMMPS include file for style file
+
+    def __post_init__(self):
+        if self.style not in ("ennp", "classical", "file"):
+            raise ValueError(f"style must be ennp, classical or file, not {self.style!r}")
+        if self.style == "ennp" and not self.model:
+            raise ValueError("style ennp needs 'model' (a deployed .nequip.pt2)")
+        if self.style == "file" and not self.file:
+            raise ValueError("style file needs 'file' (a LAMMPS include with pair_style/pair_coeff)")
+
+
+@dataclass(frozen=True)
+class BeamSpec:
+    conductance_from: str = "transient"     # which NEMD method's G sets the temperature rise
+    dose_rates: list = field(default_factory=lambda: [1e5, 1e6, 1e7])    # e / A^2 / s
+    spectrum: str = ""              # low-loss EELS file; empty: Malis mean free path
+    range: list = field(default_factory=list)    # eV, mean-loss window (spectrum only)
+    mean_energy_loss_eV: float = 44.0       # without a spectrum (Au, Nunez Valencia et al. 2024)
+    energies_keV: list = field(default_factory=lambda: [80.0, 300.0])    # Malis, one curve each
+    beta_mrad: float = 10.0
+    z_eff: float = 79.0
+
+    def __post_init__(self):
+        if self.conductance_from not in ("steady", "transient"):
+            raise ValueError(f"conductance_from must be steady or transient, not {self.conductance_from!r}")
+        # PyYAML reads 1e5 (no sign in the exponent) as a string: accept numeric strings
+        try:
+            rates = [float(r) for r in self.dose_rates]
+        except (TypeError, ValueError):
+            rates = [-1.0]
+        if not rates or min(rates) < 0:
+            raise ValueError(f"dose_rates must be non-negative numbers, got {self.dose_rates}")
+        object.__setattr__(self, "dose_rates", rates)
+        if self.range and (len(self.range) != 2 or not self.range[0] < self.range[1]):
+            raise ValueError(f"range must be [low, high] eV with low < high, got {self.range}")
+        if not self.spectrum and (not self.energies_keV or min(self.energies_keV) <= 0):
+            raise ValueError("without a spectrum, energies_keV must list positive beam energies")
+        if self.mean_energy_loss_eV <= 0:
+            raise ValueError("mean_energy_loss_eV must be positive")
+
+
+@dataclass(frozen=True)
+class HeatConfig:
+    species: list = field(default_factory=lambda: ["Ti", "O", "Au"])
+    structure: StructureSpec = field(default_factory=StructureSpec)
+    pair: PairSpec = field(default_factory=lambda: PairSpec(style="classical"))
+    nemd: NemdSettings = field(default_factory=NemdSettings)
+    beam: BeamSpec = field(default_factory=BeamSpec)
+    sbatch_args: list = field(default_factory=list)    # extra #SBATCH options for --submit
+
+    def __post_init__(self):
+        if not self.species or len(set(self.species)) != len(self.species):
+            raise ValueError(f"species must be distinct element symbols, got {self.species}")
+
+
+def load_heat_config(path: str | Path) -> HeatConfig:
+    """Read and validate; relative paths (model, file, spectrum) become relative to the YAML's folder."""
+    path = Path(path)
+    config = build(HeatConfig, load_yaml(path), str(path))
+    base = path.resolve().parent
+
+    def resolve(value: str) -> str:
+        return str(base / value) if value else value
+
+    config = replace(config, pair=replace(config.pair, model=resolve(config.pair.model),
+                                          file=resolve(config.pair.file)),
+                     beam=replace(config.beam, spectrum=resolve(config.beam.spectrum)))
+    if config.beam.conductance_from not in config.nemd.methods:
+        raise ConfigError(f"{path}: beam.conductance_from is {config.beam.conductance_from!r} "
+                          f"but nemd.methods only runs {config.nemd.methods}")
+    for name, value in (("pair.model", config.pair.model), ("pair.file", config.pair.file),
+                        ("beam.spectrum", config.beam.spectrum)):
+        if value and not Path(value).is_file():
+            raise ConfigError(f"{path}: {name}: no such file {value}")
+    return config

@@ -1,0 +1,161 @@
+"""NEMD runs across a particle/substrate interface (lammps_inputs/nemd_*.in).
+
+:func:`layout` turns a built structure into the regions the inputs need,
+:func:`run_seeds` runs one method for several seeds (concurrently, each under
+its own ``mpiexec``); a seed's folder with a ``done`` marker is kept on resume.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .. import lammps_inputs
+from ..lammps.run import run_lammps
+
+LAYOUT_INFO = ("ennp_particle_atoms", "ennp_layer_spacing_A", "ennp_slab_layers", "ennp_fixed_layers",
+               "ennp_contact_area_A2")
+
+
+@dataclass(frozen=True)
+class Steady:
+    steps_eq: int = 15000           # to reach steady state (several particle relaxation times)
+    steps: int = 30000              # measured
+    dz: float = 2.0                 # A, temperature-profile bin
+
+    def __post_init__(self):
+        if self.steps_eq < 0 or self.steps < 100 or self.steps % 10:
+            raise ValueError("steps_eq must be >= 0 and steps a multiple of 10, >= 100")
+        if self.dz <= 0:
+            raise ValueError(f"dz must be positive, not {self.dz}")
+
+
+@dataclass(frozen=True)
+class Transient:
+    steps_eq: int = 2500            # everything at T0
+    steps_heat: int = 2500          # particle to T_hot, substrate at T0
+    steps: int = 20000              # free decay
+    vel_every: int = 5              # velocity dump interval for the VDOS (first seed); 0: none
+    vel_frames: int = 400           # dumped over the decay's last vel_every * vel_frames steps
+
+    def __post_init__(self):
+        if min(self.steps_eq, self.steps_heat) < 0 or self.steps < 100:
+            raise ValueError("steps_eq and steps_heat must be >= 0 and steps >= 100")
+        if self.vel_every < 0 or self.vel_every * self.vel_frames > self.steps or \
+                (self.vel_every and self.vel_frames < 8):
+            raise ValueError("vel_every * vel_frames must fit in steps, with vel_frames >= 8 "
+                             "(vel_every 0: no VDOS)")
+
+
+@dataclass(frozen=True)
+class NemdSettings:
+    methods: list = field(default_factory=lambda: ["steady", "transient"])
+    T0: float = 300.0               # K, substrate bath
+    T_hot: float = 500.0            # K, particle bath (steady) / initial particle temperature (transient)
+    dt: float = 0.002               # ps
+    damp: float = 0.1               # ps, Langevin damping time
+    seeds: list = field(default_factory=lambda: [1, 2])
+    every: int = 50                 # thermo interval (steps)
+    cold_layers: int = 1            # substrate layers of the cold bath (above the fixed base)
+    hot_fraction: float = 0.5       # about this fraction of particle atoms (its top layers) form the hot bath
+    heat_capacity: str = "simulation"    # or dulong_petit (3 N k_B)
+    nprocs: int = 1                 # MPI ranks per run
+    parallel: int = 2               # runs at the same time
+    steady: Steady = field(default_factory=Steady)
+    transient: Transient = field(default_factory=Transient)
+
+    def __post_init__(self):
+        unknown = sorted(set(self.methods) - {"steady", "transient"})
+        if not self.methods or unknown:
+            raise ValueError(f"methods must be a non-empty list of steady, transient; got {self.methods}")
+        if not 0 < self.T0 < self.T_hot:
+            raise ValueError(f"need 0 < T0 < T_hot, got T0={self.T0}, T_hot={self.T_hot}")
+        if self.dt <= 0 or self.damp <= 0 or self.every < 1:
+            raise ValueError("dt, damp must be positive and every >= 1")
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds) or \
+                not all(isinstance(s, int) and s > 0 for s in self.seeds):
+            raise ValueError(f"seeds must be distinct positive integers, got {self.seeds}")
+        if self.cold_layers < 1 or not 0 < self.hot_fraction < 1:
+            raise ValueError("cold_layers must be >= 1 and hot_fraction in (0, 1)")
+        if self.heat_capacity not in ("simulation", "dulong_petit"):
+            raise ValueError(f"heat_capacity must be simulation or dulong_petit, not {self.heat_capacity!r}")
+        if self.nprocs < 1 or self.parallel < 1:
+            raise ValueError("nprocs and parallel must be >= 1")
+
+
+def layout(atoms, cold_layers: int = 1, hot_fraction: float = 0.5) -> dict:
+    """Atom counts and z planes (A) of the NEMD regions of a particle-on-slab structure.
+
+    Substrate atoms come first (ids 1..nsub). Fixed base: the builder's fixed
+    layers; cold bath: the next ``cold_layers``; interface: the top layer; hot
+    bath: the particle's top layers holding about ``hot_fraction`` of its atoms;
+    at least its bottom layer stays free: a bath at the interface itself would
+    scatter phonons there and inflate G.
+    """
+    missing = [k for k in LAYOUT_INFO if k not in atoms.info]
+    if missing:
+        raise ValueError(f"structure lacks {missing}: build it with particle_on_slab")
+    n_particle = int(atoms.info["ennp_particle_atoms"])
+    nsub = len(atoms) - n_particle
+    spacing, layers = atoms.info["ennp_layer_spacing_A"], atoms.info["ennp_slab_layers"]
+    fixed = atoms.info["ennp_fixed_layers"]
+    if fixed < 1:
+        raise ValueError("NEMD needs a fixed base: build the slab with fixed >= 1")
+    if fixed + cold_layers + 1 > layers:
+        raise ValueError(f"the slab has {layers} layers: need fixed ({fixed}) + cold_layers ({cold_layers}) "
+                         "+ 1 free surface layer")
+    z = atoms.positions[:, 2]
+    zs, zp = z[:nsub], np.sort(z[nsub:])[::-1]
+    z_fixed = zs.min() + (fixed - 0.12) * spacing    # as the builder marked them
+    gaps = np.flatnonzero(zp[:-1] - zp[1:] > 0.5)    # cut after gaps[k]: atoms 0..gaps[k] are above
+    if len(gaps) == 0:
+        raise ValueError("the particle is a single atomic layer: no room for a hot bath and a free part")
+    cut = gaps[np.argmin(np.abs(gaps + 1 - hot_fraction * n_particle))]
+    return {"nsub": nsub, "n_particle": n_particle, "contact_area_A2": float(atoms.info["ennp_contact_area_A2"]),
+            "z_fixed": float(z_fixed), "z_cold": float(z_fixed + cold_layers * spacing),
+            "z_iface": float(zs.max() - (1 - 0.12) * spacing),
+            "z_hot": float((zp[cut] + zp[cut + 1]) / 2), "n_hot": int(cut + 1)}
+
+
+def variables(method: str, settings: NemdSettings, regions: dict, seed: int, data: Path, pair_file: Path,
+              velocities: bool = False) -> dict:
+    """``-var`` values of lammps_inputs/nemd_{method}.in."""
+    common = {"data": Path(data).resolve(), "pair_file": Path(pair_file).resolve(),
+              "setup": lammps_inputs() / "nemd_setup.in",
+              **{k: regions[k] for k in ("nsub", "z_fixed", "z_cold", "z_iface", "z_hot")},
+              "T0": settings.T0, "T_hot": settings.T_hot, "dt": settings.dt, "damp": settings.damp,
+              "seed": seed, "every": settings.every}
+    if method == "steady":
+        s = settings.steady
+        return {**common, "steps_eq": s.steps_eq, "steps": s.steps, "dz": s.dz}
+    t = settings.transient
+    return {**common, "steps_eq": t.steps_eq, "steps_heat": t.steps_heat, "steps": t.steps,
+            "vel_every": t.vel_every if velocities else 0, "vel_frames": t.vel_frames}
+
+
+def seed_dir(workdir: Path, method: str, seed: int) -> Path:
+    return Path(workdir) / method / f"seed_{seed}"
+
+
+def run_seeds(method: str, workdir: Path, settings: NemdSettings, regions: dict, data: Path,
+              pair_file: Path) -> list[Path]:
+    """Run ``method`` for every seed (``settings.parallel`` at a time); return the seed folders."""
+    def one(k_seed):
+        k, seed = k_seed
+        folder = seed_dir(workdir, method, seed)
+        if (folder / "done").exists():
+            print(f"  {method} seed {seed}: kept from an earlier run", flush=True)
+            return folder
+        t0 = time.time()
+        run_lammps(lammps_inputs() / f"nemd_{method}.in", folder, nprocs=settings.nprocs,
+                   variables=variables(method, settings, regions, seed, data, pair_file, velocities=k == 0))
+        (folder / "done").write_text(f"{time.time() - t0:.1f} s\n")
+        print(f"  {method} seed {seed}: {time.time() - t0:.0f} s", flush=True)
+        return folder
+
+    with ThreadPoolExecutor(max_workers=settings.parallel) as pool:
+        return list(pool.map(one, enumerate(settings.seeds)))

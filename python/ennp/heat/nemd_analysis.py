@@ -1,0 +1,165 @@
+"""G from the NEMD runs: per seed, combined over seeds, as JSON and plots.
+
+Reads what lammps_inputs/nemd_*.in write (thermo columns of the measured run,
+profile.dat); the physics is in :mod:`ennp.heat.conductance`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..lammps.outputs import read_thermo
+from .conductance import (block_average, dulong_petit, fit_exponential_decay, heat_current,
+                          steady_state_conductance, transient_conductance)
+
+
+def last_run(folder: Path) -> dict:
+    """Thermo columns of the last (measured) run of a seed's log."""
+    runs = read_thermo(Path(folder) / "log.lammps")
+    if not runs:
+        raise RuntimeError(f"{folder}/log.lammps has no finished run")
+    return runs[-1]
+
+
+def steady_seed(th: dict, area_A2: float, blocks: int = 5) -> dict:
+    """Heat in (hot bath) and out (cold bath), temperatures and G of one steady-state run.
+
+    ``f_hotbath``/``f_coldbath`` are fix langevin's tallies: energy the bath
+    took out of the system, so heat in = -slope(hot), heat out = slope(cold).
+    """
+    t = th["Time"]
+    j_in, e_in = heat_current(t, -th["f_hotbath"])
+    j_out, e_out = heat_current(t, th["f_coldbath"])
+    j = (j_in + j_out) / 2
+    # over a finite run in and out differ by the change of the system's energy: part of the error
+    j_err = float(np.sqrt((e_in**2 + e_out**2) / 4 + ((j_in - j_out) / 2) ** 2))
+    tp, tp_err = block_average(th["c_T_pfree"], blocks)
+    ts, ts_err = block_average(th["c_T_siface"], blocks)
+    g, g_err = steady_state_conductance(j, j_err, area_A2, tp - ts, float(np.hypot(tp_err, ts_err)))
+    drift = float(np.polyfit(t, th["TotEng"], 1)[0])
+    return {"heat_in_eV_ps": j_in, "heat_in_err_eV_ps": e_in, "heat_out_eV_ps": j_out,
+            "heat_out_err_eV_ps": e_out, "imbalance": (j_in - j_out) / j, "energy_drift_eV_ps": drift,
+            "T_particle_K": tp, "T_surface_K": ts, "delta_T_K": tp - ts,
+            "delta_T_err_K": float(np.hypot(tp_err, ts_err)), "G_MW_m2K": g, "G_err_MW_m2K": g_err}
+
+
+def heat_capacity_from_run(temperature, energy, samples_per_block: int) -> tuple[float, float]:
+    """dE/dT (eV/K) of block means of a particle's energy and temperature, and its error."""
+    n = len(temperature) // samples_per_block * samples_per_block
+    if n < 3 * samples_per_block:
+        raise ValueError("too few samples to measure the heat capacity")
+    tb = np.asarray(temperature[:n]).reshape(-1, samples_per_block).mean(axis=1)
+    eb = np.asarray(energy[:n]).reshape(-1, samples_per_block).mean(axis=1)
+    (slope, _), cov = np.polyfit(tb, eb, 1, cov=True)
+    return float(slope), float(np.sqrt(cov[0, 0]))
+
+
+def transient_seed(th: dict, area_A2: float, n_particle: int, heat_capacity: str = "simulation",
+                   block_ps: float = 1.0) -> dict:
+    """Fit of the decay of T_particle - T_surface and G = C / (A tau) for one transient run."""
+    t = th["Time"] - th["Time"][0]
+    fit = fit_exponential_decay(t, th["c_T_particle"] - th["c_T_siface"])
+    per_block = max(1, int(round(block_ps / (t[1] - t[0]))))
+    c_sim, c_sim_err = heat_capacity_from_run(th["c_T_particle"], th["v_E_particle"], per_block)
+    c, c_err = (c_sim, c_sim_err) if heat_capacity == "simulation" else (dulong_petit(n_particle), 0.0)
+    g, _ = transient_conductance(c, area_A2, fit["tau_ps"])
+    g_err = g * float(np.hypot(fit["tau_err_ps"] / fit["tau_ps"], c_err / c))
+    return {**fit, "C_eV_K": c, "C_err_eV_K": c_err, "C_simulation_eV_K": c_sim,
+            "C_dulong_petit_eV_K": dulong_petit(n_particle), "G_MW_m2K": g, "G_err_MW_m2K": g_err}
+
+
+def combine(values, errors) -> tuple[float, float]:
+    """Mean over seeds; error: the larger of the propagated per-seed errors and the seed scatter."""
+    v, e = np.asarray(values, float), np.asarray(errors, float)
+    propagated = float(np.sqrt((e**2).sum()) / len(v))
+    scatter = float(v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else 0.0
+    return float(v.mean()), max(propagated, scatter)
+
+
+def read_profile(path: str | Path) -> dict:
+    """Last block of a fix ave/chunk file (chunk coord count temp ...): z (A), T (K), atoms."""
+    rows, block = [], []
+    for line in Path(path).read_text().splitlines():
+        words = line.split()
+        if not words or line.startswith("#"):
+            continue
+        if len(words) == 3:    # "timestep nchunks total" starts a block
+            rows, block = block or rows, []
+            continue
+        block.append([float(w) for w in words])
+    data = np.array(block or rows)
+    if data.size == 0:
+        raise ValueError(f"{path}: no profile data")
+    full = data[:, 2] > 0
+    return {"z_A": data[full, 1].tolist(), "T_K": data[full, 3].tolist(), "atoms": data[full, 2].tolist()}
+
+
+def plot_steady(folders, result: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(13, 3.8))
+    for folder, seed in zip(folders, result["seeds"]):
+        th = last_run(folder)
+        t = th["Time"]
+        ax1.plot(t, th["c_T_pfree"], lw=0.7, label=f"particle (seed {seed['seed']})")
+        ax1.plot(t, th["c_T_siface"], lw=0.7, label=f"substrate surface (seed {seed['seed']})")
+        ax2.plot(t, -th["f_hotbath"], lw=0.7, label=f"in, hot bath ({seed['heat_in_eV_ps']:.3f} eV/ps)")
+        ax2.plot(t, th["f_coldbath"], lw=0.7, label=f"out, cold bath ({seed['heat_out_eV_ps']:.3f} eV/ps)")
+    prof = result["profile"]
+    ax3.plot(prof["z_A"], prof["T_K"], "o-")
+    ax1.set(xlabel="time (ps)", ylabel="T (K)", title="temperatures")
+    ax2.set(xlabel="time (ps)", ylabel="energy (eV)", title="bath heat")
+    ax3.set(xlabel="z (A)", ylabel="T (K)", title=f"profile, G = {result['G_MW_m2K']:.1f} "
+            f"+- {result['G_err_MW_m2K']:.1f} MW/m^2/K")
+    ax1.legend(fontsize=6)
+    ax2.legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_transient(folders, result: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
+    for folder, seed in zip(folders, result["seeds"]):
+        th = last_run(folder)
+        t = th["Time"] - th["Time"][0]
+        line, = ax1.plot(t, th["c_T_particle"] - th["c_T_siface"], lw=0.6, alpha=0.7)
+        ax1.plot(t, seed["dT0"] * np.exp(-t / seed["tau_ps"]), color=line.get_color(), lw=2,
+                 label=f"seed {seed['seed']}: tau = {seed['tau_ps']:.1f} ps")
+        ax2.plot(th["c_T_particle"], th["v_E_particle"], ".", ms=2, color=line.get_color())
+    ax1.set(xlabel="time (ps)", ylabel="T_particle - T_surface (K)",
+            title=f"G = {result['G_MW_m2K']:.1f} +- {result['G_err_MW_m2K']:.1f} MW/m^2/K")
+    ax2.set(xlabel="T_particle (K)", ylabel="E_particle (eV)", title="heat capacity: slope")
+    ax1.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def analyse(method: str, folders, seeds, regions: dict, heat_capacity: str = "simulation") -> dict:
+    """G of ``method`` combined over the seed folders, with per-seed details."""
+    area = regions["contact_area_A2"]
+    per_seed = []
+    for folder, seed in zip(folders, seeds):
+        th = last_run(folder)
+        one = steady_seed(th, area) if method == "steady" else \
+            transient_seed(th, area, regions["n_particle"], heat_capacity)
+        per_seed.append({"seed": seed, **one})
+    g, g_err = combine([s["G_MW_m2K"] for s in per_seed], [s["G_err_MW_m2K"] for s in per_seed])
+    out = {"method": method, "G_MW_m2K": g, "G_err_MW_m2K": g_err, "seeds": per_seed}
+    if method == "steady":
+        out["profile"] = read_profile(Path(folders[0]) / "profile.dat")
+        out["imbalance"] = float(np.mean([s["imbalance"] for s in per_seed]))
+    else:
+        out["heat_capacity"] = heat_capacity
+    return out

@@ -1,0 +1,217 @@
+"""Issue 5: NEMD interfacial conductance with LAMMPS built-in styles (Au EAM,
+Matsui-Akaogi TiO2, LJ across), the `ennp heat` chain, and its bad inputs.
+
+One chain run (module fixture, ~4 min on 2 cores) is checked against energy
+conservation, the other method, Dulong-Petit and the beam model by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from ennp.config import ConfigError
+from ennp.heat.config import load_heat_config
+from ennp.heat.conductance import G_UNIT_MW, KB_EV
+from ennp.heat.nemd import layout
+from ennp.heat.nemd_analysis import last_run
+
+ENNP = str(Path(sys.executable).with_name("ennp"))
+
+CONFIG = {
+    "species": ["Ti", "O", "Au"],
+    "structure": {"builder": "particle_on_slab",
+                  "args": {"diameter": 16, "substrate": "rutile110", "layers": 3, "fixed": 1,
+                           "cut": "hemisphere"}},
+    "pair": {"style": "classical"},
+    # T_hot below where the 70-atom particle restructures; a small T_hot - T0 so that
+    # the transient decay samples G at about the steady state's temperatures
+    "nemd": {"T0": 300, "T_hot": 450, "seeds": [1, 2, 3, 4], "parallel": 2,
+             "steady": {"steps_eq": 10000, "steps": 20000},
+             "transient": {"steps_eq": 2500, "steps_heat": 2500, "steps": 20000,
+                           "vel_every": 5, "vel_frames": 400}},
+    "beam": {"dose_rates": [1.0e+5, 1.0e+7], "energies_keV": [80, 300]},
+}
+
+
+def write_config(path: Path, changes: dict | None = None) -> Path:
+    config = json.loads(json.dumps(CONFIG))
+    for dotted, value in (changes or {}).items():
+        *parents, key = dotted.split(".")
+        node = config
+        for p in parents:
+            node = node.setdefault(p, {})
+        if value is None:
+            node.pop(key, None)
+        else:
+            node[key] = value
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory):
+    root = tmp_path_factory.mktemp("heat")
+    config = write_config(root / "heat.yaml")
+    work = root / "work"
+    proc = subprocess.run([ENNP, "heat", str(config), "--workdir", str(work)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return {"config": config, "work": work, "stdout": proc.stdout,
+            **{name: json.loads((work / f"{name}.json").read_text())
+               for name in ("steady", "transient", "vdos", "beam", "heat", "regions")}}
+
+
+def test_groups_in_lammps_match_the_layout(chain):
+    """The input's groups (log) hold the atoms the Python layout meant."""
+    regions = chain["regions"]
+    log = (chain["work"] / "steady" / "seed_1" / "log.lammps").read_text()
+    counts = {line.split()[-1]: int(line.split()[0]) for line in log.splitlines()
+              if line.endswith(tuple(f"atoms in group {g}" for g in ("hot", "pfree", "particle", "substrate")))}
+    assert counts["substrate"] == regions["nsub"] and counts["particle"] == regions["n_particle"] == 70
+    assert counts["hot"] == regions["n_hot"] and counts["pfree"] == 70 - regions["n_hot"] > 0
+
+
+def test_steady_state_heat_in_equals_heat_out(chain):
+    for seed in chain["steady"]["seeds"]:
+        j = (seed["heat_in_eV_ps"] + seed["heat_out_eV_ps"]) / 2
+        assert j > 0.05
+        # bookkeeping: what the baths put in minus what they took out is what the system stored
+        assert abs(seed["heat_in_eV_ps"] - seed["heat_out_eV_ps"] - seed["energy_drift_eV_ps"]) < 0.02 * j
+    # at steady state, in = out
+    assert abs(chain["steady"]["imbalance"]) < 0.05, chain["steady"]["seeds"]
+
+
+def test_steady_G_matches_its_own_numbers(chain):
+    """G = J / (A dT) recomputed from the per-seed figures, and temperatures near the baths'."""
+    area = chain["regions"]["contact_area_A2"]
+    for seed in chain["steady"]["seeds"]:
+        j = (seed["heat_in_eV_ps"] + seed["heat_out_eV_ps"]) / 2
+        assert seed["G_MW_m2K"] == pytest.approx(j / (area * seed["delta_T_K"]) * G_UNIT_MW, rel=1e-9)
+        assert 380 < seed["T_particle_K"] < 450 and 295 < seed["T_surface_K"] < 330
+    profile = chain["steady"]["profile"]
+    z, t = np.array(profile["z_A"]), np.array(profile["T_K"])
+    z_iface = chain["regions"]["z_iface"] + 3.0
+    assert t[z > z_iface].mean() - t[z < z_iface].mean() > 60    # the jump is at the interface
+
+
+def test_steady_and_transient_G_agree(chain):
+    s, t = chain["steady"], chain["transient"]
+    err = np.hypot(s["G_err_MW_m2K"], t["G_err_MW_m2K"])
+    assert abs(s["G_MW_m2K"] - t["G_MW_m2K"]) < 2 * err, (s["G_MW_m2K"], t["G_MW_m2K"], err)
+    assert err < 0.3 * s["G_MW_m2K"]     # and they are precise enough for that to mean something
+
+
+def test_transient_heat_capacity_is_near_dulong_petit(chain):
+    for seed in chain["transient"]["seeds"]:
+        assert seed["C_dulong_petit_eV_K"] == pytest.approx(3 * 70 * KB_EV)
+        assert seed["C_simulation_eV_K"] == pytest.approx(seed["C_dulong_petit_eV_K"], rel=0.15)
+        assert 60 < seed["dT0"] < 200 and seed["tau_ps"] > 0
+
+
+def test_vdos_phonon_mismatch(chain):
+    v = chain["vdos"]
+    assert 0 < v["overlap"] < 0.9
+    # Au is heavy and soft: its vibrations sit well below TiO2's
+    assert v["mean_frequency_particle_THz"] < 0.6 * v["mean_frequency_substrate_THz"]
+    assert (chain["work"] / "vdos.png").stat().st_size > 1000
+
+
+def test_beam_heating_by_hand(chain):
+    from ennp.heat.eels import malis_mean_free_path
+
+    g = chain["transient"]["G_MW_m2K"]
+    regions = chain["regions"]
+    thickness = 70 * 4.078**3 / 4 / regions["cross_section_A2"]
+    rises = {}
+    for e0 in (80, 300):
+        table = chain["beam"]["tables"][f"{e0} keV"]
+        tl = thickness / malis_mean_free_path(e0, 79, 10)
+        power = 1e7 * regions["cross_section_A2"] * 44.0 * tl * 1.602176634e-19    # W
+        expected = power / (g * 1e6 * regions["contact_area_A2"] * 1e-20)
+        assert table["delta_T_K"][1] == pytest.approx(expected, rel=1e-9)
+        assert table["delta_T_K"][1] == pytest.approx(100 * table["delta_T_K"][0])
+        rises[e0] = expected
+    assert rises[80] > rises[300]    # slower electrons lose more energy per path length
+    for name in ("steady.png", "transient.png", "beam.png"):
+        assert (chain["work"] / name).stat().st_size > 1000
+
+
+def test_resume_keeps_finished_seeds_and_reruns_an_unfinished_one(chain):
+    work = chain["work"]
+    killed = work / "transient" / "seed_2"
+    (killed / "done").unlink()    # as if the run had been killed before finishing this seed
+    kept = work / "steady" / "seed_1" / "log.lammps"
+    before = kept.stat().st_mtime_ns
+    proc = subprocess.run([ENNP, "heat", str(chain["config"]), "--workdir", str(work)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "transient seed 2: kept" not in proc.stdout and "steady seed 1: kept" in proc.stdout
+    assert (killed / "done").exists() and kept.stat().st_mtime_ns == before
+    again = json.loads((work / "steady.json").read_text())
+    assert again["G_MW_m2K"] == chain["steady"]["G_MW_m2K"]
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"nemd.T_hot": 100}, "T0 < T_hot"),
+    ({"nemd.methods": ["steady", "equilibrium"]}, "methods"),
+    ({"nemd.steady.stepz": 10}, "unknown field"),
+    ({"nemd.seeds": [1, 1]}, "seeds"),
+    ({"nemd.methods": ["steady"]}, "conductance_from"),
+    ({"pair": {"style": "ennp"}}, "needs 'model'"),
+    ({"pair": {"style": "ennp", "model": "missing.nequip.pt2"}}, "pair.model: no such file"),
+    ({"beam.dose_rates": [-1.0]}, "dose_rates"),
+    ({"beam.spectrum": "nope.msa"}, "beam.spectrum: no such file"),
+])
+def test_bad_heat_configs(tmp_path, changes, message):
+    path = write_config(tmp_path / "bad.yaml", changes)
+    with pytest.raises(ConfigError, match=message) as err:
+        load_heat_config(path)
+    assert str(path) in str(err.value)
+
+
+def test_layout_needs_a_fixed_base_and_room_for_baths():
+    from ennp.builders.interface import particle_on_slab
+
+    with pytest.raises(ValueError, match="fixed base"):
+        layout(particle_on_slab(12, layers=3, fixed=0, cut="hemisphere"))
+    with pytest.raises(ValueError, match="1 free surface layer"):
+        layout(particle_on_slab(12, layers=2, fixed=1, cut="hemisphere"))
+    with pytest.raises(ValueError, match="particle_on_slab"):
+        from ennp.builders.bulk import rutile
+        layout(rutile())
+
+
+def test_bad_pair_file_gives_the_lammps_error(tmp_path):
+    pair = tmp_path / "pair.in"
+    pair.write_text("pair_style      lj/cut 5.0\n")    # no pair_coeff
+    path = write_config(tmp_path / "heat.yaml", {"pair": {"style": "file", "file": "pair.in"}})
+    proc = subprocess.run([ENNP, "heat", str(path), "--workdir", str(tmp_path / "w")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "ERROR" in proc.stderr and "pair coeffs are not set" in proc.stderr.lower()
+
+
+def test_submit_renders_and_submits_an_sbatch_job(tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "sbatch"
+    fake.write_text(f"#!/bin/bash\necho \"$@\" > {tmp_path}/sbatch_args\necho 4242\n")
+    fake.chmod(0o755)
+    path = write_config(tmp_path / "heat.yaml", {"sbatch_args": ["--partition=debug", "--time=01:00:00"]})
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    proc = subprocess.run([ENNP, "heat", str(path), "--workdir", str(tmp_path / "w"), "--submit"],
+                          capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "Slurm job 4242" in proc.stdout
+    script = (tmp_path / "w" / "heat.sbatch").read_text()
+    assert "#SBATCH --ntasks=2" in script and "#SBATCH --partition=debug" in script
+    assert f"heat {path} --workdir {tmp_path / 'w'}" in script and "{{" not in script
+    assert subprocess.run(["bash", "-n", str(tmp_path / "w" / "heat.sbatch")]).returncode == 0
+    assert (tmp_path / "sbatch_args").read_text().split() == ["--parsable", str(tmp_path / "w" / "heat.sbatch")]
