@@ -17,7 +17,9 @@ from typing import Callable
 
 
 def cache_root() -> Path:
-    return Path(os.environ.get("ENNP_CACHE_DIR", Path.home() / ".cache" / "ennp"))
+    """Absolute, so cached paths stay valid from any working directory (an empty
+    or unset ENNP_CACHE_DIR means the default)."""
+    return Path(os.environ.get("ENNP_CACHE_DIR") or Path.home() / ".cache" / "ennp").expanduser().resolve()
 
 
 def content_key(*parts) -> str:
