@@ -48,10 +48,7 @@ def write_config(path: Path, changes: dict | None = None) -> Path:
         node = config
         for p in parents:
             node = node.setdefault(p, {})
-        if value is None:
-            node.pop(key, None)
-        else:
-            node[key] = value
+        node[key] = value
     path.write_text(yaml.safe_dump(config))
     return path
 

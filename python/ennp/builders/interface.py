@@ -10,11 +10,11 @@ import numpy as np
 from ..files import write_atomic, write_json
 from .bulk import AU_A
 from .nanoparticle import au_particle, contact_area, cross_section
-from .slabs import anatase_101_slab, rutile_110_slab
+from .slabs import ANATASE_101_SPACING, RUTILE_110_SPACING, anatase_101_slab, rutile_110_slab
 
 SUBSTRATES = {"rutile110": rutile_110_slab, "anatase101": anatase_101_slab}
 SURFACE_CELL = {"rutile110": (6.497, 2.959), "anatase101": (10.239, 3.785)}    # A
-LAYER_SPACING = {"rutile110": 3.248, "anatase101": 3.516}    # A, trilayer / sawtooth layer
+LAYER_SPACING = {"rutile110": RUTILE_110_SPACING, "anatase101": ANATASE_101_SPACING}
 
 
 def particle_on_slab(diameter: float, substrate: str = "rutile110", layers: int = 4, fixed: int = 1,
@@ -53,7 +53,7 @@ def particle_on_slab(diameter: float, substrate: str = "rutile110", layers: int 
     atoms.info.update(ennp_particle_atoms=len(particle), ennp_contact_area_A2=contact_area(particle),
                       ennp_cross_section_A2=cross_section(particle), ennp_substrate=substrate,
                       ennp_slab_layers=layers, ennp_fixed_layers=fixed,
-                      ennp_layer_spacing_A=LAYER_SPACING[substrate])
+                      ennp_layer_spacing_A=float(LAYER_SPACING[substrate]))
     return atoms
 
 

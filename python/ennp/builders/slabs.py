@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .bulk import anatase, rutile
+from .bulk import RUTILE_A, anatase, rutile
+
+RUTILE_110_SPACING = RUTILE_A * np.sqrt(2) / 2    # A, between O-Ti-O trilayers ([110] period / 2)
+ANATASE_101_SPACING = 3.516                      # A, between sawtooth layers
+CUT_BELOW_LAYER = 0.12    # a plane between layers lies this many spacings under a layer's bottom
 
 
 def rutile_110_slab(repeat=(1, 2), layers: int = 2, vacuum: float = 6.0, fixed: int = 0):
@@ -60,14 +64,14 @@ def anatase_101_slab(repeat=(1, 1), layers: int = 2, vacuum: float = 6.0, fixed:
     slab.positions[:, 2] += vacuum / 2 - z.min()
     slab.cell[2] = [0, 0, z.max() - z.min() + vacuum]
     slab.pbc = True
-    return _mark_fixed(slab, fixed, 3.516, layers)
+    return _mark_fixed(slab, fixed, ANATASE_101_SPACING, layers)
 
 
 def _mark_fixed(slab, fixed: int, spacing: float, layers: int):
     """Mark the atoms of the lowest ``fixed`` layers (layer spacing ``spacing``;
-    the cut lies in the gap below layer ``fixed``, 0.12 spacing under its bottom)."""
+    the cut lies in the gap below layer ``fixed``, CUT_BELOW_LAYER spacing under its bottom)."""
     if not 0 <= fixed < layers:
         raise ValueError(f"fixed must be in 0..{layers - 1} (layers={layers}), not {fixed}")
     z = slab.positions[:, 2]
-    slab.arrays["ennp_fixed"] = (z < z.min() + (fixed - 0.12) * spacing).astype(int)
+    slab.arrays["ennp_fixed"] = (z < z.min() + (fixed - CUT_BELOW_LAYER) * spacing).astype(int)
     return slab

@@ -16,17 +16,18 @@ from pathlib import Path
 import numpy as np
 
 from ..builders import build_structure
+from ..builders.bulk import AU_A
 from ..builders.interface import write_structure
 from ..files import write_json
 from . import eels
 from .config import HeatConfig, load_heat_config
 from .nemd import layout, run_seeds
-from .nemd_analysis import analyse, plot_steady, plot_transient
+from .nemd_analysis import analyse, last_run, plot_steady, plot_transient
 from .potentials import write_pair_file
 from .report import heating_table, plot_heating
 from .vdos import overlap, plot_vdos, vdos
 
-AU_VOLUME_A3 = 4.078**3 / 4    # per atom (fcc Au)
+AU_VOLUME_A3 = AU_A**3 / 4    # per atom (fcc Au)
 
 
 def prepare(config: HeatConfig, workdir: Path) -> dict:
@@ -104,7 +105,8 @@ def run_chain(config_path: str | Path, workdir: str | Path) -> dict:
     s = config.nemd
     for method in s.methods:
         folders = run_seeds(method, workdir, s, regions, workdir / "structure.data", workdir / "pair.in")
-        result = analyse(method, folders, s.seeds, regions, s.heat_capacity)
+        runs = [last_run(f) for f in folders]    # each log read once, for the analysis and the plot
+        result = analyse(method, runs, s.seeds, regions, s.heat_capacity, folders[0] / "profile.dat")
         result["inputs"] = {"structure": config.structure.builder, "builder_args": config.structure.args,
                             "pair": config.pair.style, "model": config.pair.model, "T0_K": s.T0,
                             "T_hot_K": s.T_hot, "dt_ps": s.dt, "damp_ps": s.damp, "seeds": s.seeds,
@@ -112,7 +114,7 @@ def run_chain(config_path: str | Path, workdir: str | Path) -> dict:
                             "particle_atoms": regions["n_particle"],
                             "steps": vars(s.steady) if method == "steady" else vars(s.transient)}
         write_json(workdir / f"{method}.json", result)
-        (plot_steady if method == "steady" else plot_transient)(folders, result, workdir / f"{method}.png")
+        (plot_steady if method == "steady" else plot_transient)(runs, result, workdir / f"{method}.png")
         print(f"{method}: G = {result['G_MW_m2K']:.1f} +- {result['G_err_MW_m2K']:.1f} MW m^-2 K^-1", flush=True)
         summary[method] = {k: result[k] for k in ("G_MW_m2K", "G_err_MW_m2K")}
         if method == "transient" and s.transient.vel_every:

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import lammps_inputs
+from ..builders.slabs import CUT_BELOW_LAYER
 from ..lammps.run import run_lammps
 
 LAYOUT_INFO = ("ennp_particle_atoms", "ennp_layer_spacing_A", "ennp_slab_layers", "ennp_fixed_layers",
@@ -110,14 +111,14 @@ def layout(atoms, cold_layers: int = 1, hot_fraction: float = 0.5) -> dict:
                          "+ 1 free surface layer")
     z = atoms.positions[:, 2]
     zs, zp = z[:nsub], np.sort(z[nsub:])[::-1]
-    z_fixed = zs.min() + (fixed - 0.12) * spacing    # as the builder marked them
+    z_fixed = zs.min() + (fixed - CUT_BELOW_LAYER) * spacing    # as the builder marked them
     gaps = np.flatnonzero(zp[:-1] - zp[1:] > 0.5)    # cut after gaps[k]: atoms 0..gaps[k] are above
     if len(gaps) == 0:
         raise ValueError("the particle is a single atomic layer: no room for a hot bath and a free part")
     cut = gaps[np.argmin(np.abs(gaps + 1 - hot_fraction * n_particle))]
     return {"nsub": nsub, "n_particle": n_particle, "contact_area_A2": float(atoms.info["ennp_contact_area_A2"]),
             "z_fixed": float(z_fixed), "z_cold": float(z_fixed + cold_layers * spacing),
-            "z_iface": float(zs.max() - (1 - 0.12) * spacing),
+            "z_iface": float(zs.max() - (1 - CUT_BELOW_LAYER) * spacing),
             "z_hot": float((zp[cut] + zp[cut + 1]) / 2), "n_hot": int(cut + 1)}
 
 

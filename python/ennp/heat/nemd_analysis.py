@@ -96,15 +96,15 @@ def read_profile(path: str | Path) -> dict:
     return {"z_A": data[full, 1].tolist(), "T_K": data[full, 3].tolist(), "atoms": data[full, 2].tolist()}
 
 
-def plot_steady(folders, result: dict, path: Path) -> None:
+def plot_steady(runs, result: dict, path: Path) -> None:
+    """Temperatures, bath heat and the profile; ``runs``: the seeds' :func:`last_run` tables."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(13, 3.8))
-    for folder, seed in zip(folders, result["seeds"]):
-        th = last_run(folder)
+    for th, seed in zip(runs, result["seeds"]):
         t = th["Time"]
         ax1.plot(t, th["c_T_pfree"], lw=0.7, label=f"particle (seed {seed['seed']})")
         ax1.plot(t, th["c_T_siface"], lw=0.7, label=f"substrate surface (seed {seed['seed']})")
@@ -123,15 +123,15 @@ def plot_steady(folders, result: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def plot_transient(folders, result: dict, path: Path) -> None:
+def plot_transient(runs, result: dict, path: Path) -> None:
+    """Decays with their fits and E vs T of the particle; ``runs`` as for :func:`plot_steady`."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
-    for folder, seed in zip(folders, result["seeds"]):
-        th = last_run(folder)
+    for th, seed in zip(runs, result["seeds"]):
         t = th["Time"] - th["Time"][0]
         line, = ax1.plot(t, th["c_T_particle"] - th["c_T_siface"], lw=0.6, alpha=0.7)
         ax1.plot(t, seed["dT0"] * np.exp(-t / seed["tau_ps"]), color=line.get_color(), lw=2,
@@ -146,19 +146,20 @@ def plot_transient(folders, result: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def analyse(method: str, folders, seeds, regions: dict, heat_capacity: str = "simulation") -> dict:
-    """G of ``method`` combined over the seed folders, with per-seed details."""
+def analyse(method: str, runs, seeds, regions: dict, heat_capacity: str = "simulation",
+            profile_file: Path | None = None) -> dict:
+    """G of ``method`` combined over the seeds' :func:`last_run` tables, with per-seed details
+    (and, for the steady state, the temperature profile of ``profile_file``)."""
     area = regions["contact_area_A2"]
     per_seed = []
-    for folder, seed in zip(folders, seeds):
-        th = last_run(folder)
+    for th, seed in zip(runs, seeds):
         one = steady_seed(th, area) if method == "steady" else \
             transient_seed(th, area, regions["n_particle"], heat_capacity)
         per_seed.append({"seed": seed, **one})
     g, g_err = combine([s["G_MW_m2K"] for s in per_seed], [s["G_err_MW_m2K"] for s in per_seed])
     out = {"method": method, "G_MW_m2K": g, "G_err_MW_m2K": g_err, "seeds": per_seed}
     if method == "steady":
-        out["profile"] = read_profile(Path(folders[0]) / "profile.dat")
+        out["profile"] = read_profile(profile_file)
         out["imbalance"] = float(np.mean([s["imbalance"] for s in per_seed]))
     else:
         out["heat_capacity"] = heat_capacity
