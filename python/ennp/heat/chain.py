@@ -20,6 +20,7 @@ from ..builders.bulk import AU_A
 from ..builders.interface import write_structure
 from ..files import write_json
 from . import eels
+from ..config import ConfigError
 from .config import HeatConfig, load_heat_config
 from .nemd import layout, run_seeds
 from .nemd_analysis import analyse, last_run, plot_steady, plot_transient
@@ -98,7 +99,10 @@ def run_chain(config_path: str | Path, workdir: str | Path) -> dict:
     workdir.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(config_path, workdir / "config.yaml")
     t_start = time.time()
-    regions = prepare(config, workdir)
+    try:
+        regions = prepare(config, workdir)
+    except ValueError as exc:    # builder or layout: say which file and section
+        raise ConfigError(f"{config_path}: structure: {exc}") from exc
     print(f"structure: {regions['natoms']} atoms ({regions['n_particle']} in the particle), contact area "
           f"{regions['contact_area_A2']:.0f} A^2 -> {workdir / 'structure.data'}", flush=True)
     summary = {"workdir": str(workdir), "regions": regions}
@@ -148,7 +152,11 @@ def submit_chain(config_path: str | Path, workdir: str | Path) -> str:
                     sbatch_lines="\n".join(f"#SBATCH {a}" for a in config.sbatch_args))
     path = workdir / "heat.sbatch"
     path.write_text(script)
-    proc = subprocess.run(["sbatch", "--parsable", str(path)], capture_output=True, text=True)
+    try:
+        proc = subprocess.run(["sbatch", "--parsable", str(path)], capture_output=True, text=True)
+    except FileNotFoundError:
+        raise RuntimeError(f"sbatch not found: no Slurm on this machine ({path} is written; "
+                           "run without --submit to run the chain here)") from None
     if proc.returncode != 0:
         raise RuntimeError(f"sbatch {path} failed: {proc.stderr.strip() or proc.stdout.strip()}")
     return proc.stdout.strip().split(";")[0]
