@@ -25,7 +25,7 @@ import numpy as np
 import ennp
 from ennp.builders.interface import particle_on_slab, write_structure
 from ennp.heat.nemd import NemdSettings, Steady, layout, variables
-from ennp.heat.potentials import write_pair_file
+from ennp.lammps.pair_file import write_pair_file
 from ennp.lammps.outputs import read_loop_time
 from ennp.lammps.run import run_lammps
 

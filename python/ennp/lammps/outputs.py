@@ -36,24 +36,31 @@ def read_loop_time(log_path: str | Path) -> float:
 def read_dump(path: str | Path) -> list[dict[str, np.ndarray]]:
     """Frames of a LAMMPS text dump (``dump custom``), columns by name, sorted by id.
 
-    Each frame also has ``step`` and ``cell`` (rows a, b, c of the box).
+    Each frame also has ``step`` and ``cell`` (rows a, b, c of the box); text
+    columns (``element``) stay strings. A last frame cut short (a run killed
+    while writing) is left out.
     """
     frames = []
     lines = Path(path).read_text().splitlines()
     i = 0
     while i < len(lines):
         if lines[i].startswith("ITEM: TIMESTEP"):
-            step = int(lines[i + 1])
-            n = int(lines[i + 3])
-            j = i + 4
-            cell = None
-            while not lines[j].startswith("ITEM: ATOMS"):
-                if lines[j].startswith("ITEM: BOX BOUNDS"):
-                    cell = _box(lines[j], lines[j + 1:j + 4])
-                j += 1
+            try:
+                step, n = int(lines[i + 1]), int(lines[i + 3])
+                j = i + 4
+                cell = None
+                while not lines[j].startswith("ITEM: ATOMS"):
+                    if lines[j].startswith("ITEM: BOX BOUNDS"):
+                        cell = _box(lines[j], lines[j + 1:j + 4])
+                    j += 1
+            except (IndexError, ValueError):
+                break    # header cut short
             cols = lines[j].split()[2:]
-            data = np.array([[float(w) for w in l.split()] for l in lines[j + 1:j + 1 + n]]).reshape(n, len(cols))
-            frame = {c: data[:, k] for k, c in enumerate(cols)}
+            rows = [l.split() for l in lines[j + 1:j + 1 + n]]
+            if len(rows) < n or len(rows[-1]) != len(cols):
+                break    # frame cut short
+            words = np.array(rows).reshape(n, len(cols))
+            frame = {c: _column(words[:, k]) for k, c in enumerate(cols)}
             if "id" in frame:
                 order = np.argsort(frame["id"])
                 frame = {c: v[order] for c, v in frame.items()}
@@ -108,6 +115,13 @@ def dump_to_atoms(path: str | Path, elements: list[str], cell=None, pbc=True) ->
                 atoms.arrays[name] = np.asarray(values)
         frames.append(atoms)
     return frames
+
+
+def _column(words: np.ndarray) -> np.ndarray:
+    try:
+        return words.astype(float)
+    except ValueError:
+        return words
 
 
 def _box(header: str, bounds: list[str]) -> np.ndarray:
