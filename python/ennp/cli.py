@@ -137,6 +137,24 @@ def _heat(args) -> int:
     return 0
 
 
+def _vib(args) -> int:
+    from pathlib import Path
+
+    from .vibrations.analysis import analyse, write_results
+    from .vibrations.trajectory import read_trajectory
+
+    traj = read_trajectory(args.trajectory, args.species)
+    result = analyse(traj, args.elements, args.rigid, args.blocks, args.bin, args.lattice_constant)
+    png = Path(args.png or Path(args.json).with_suffix(".png"))
+    write_results(result, Path(args.json), png)
+    fall = result.get("falloff_A")
+    print(f"{result['atoms']} atoms, {result['frames']} frames: <|u|^2> = {result['msd_A2']:.4g} A^2, "
+          f"RMS amplitude {result['rms_amplitude_A']:.4g} A; falloff to the interior value "
+          f"{'not reached' if fall is None else f'at {fall:.1f} A from the edge'}")
+    print(f"wrote {args.json} and {png}")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="ennp", description=__doc__)
     sub = parser.add_subparsers(dest="verb", required=True)
@@ -212,6 +230,21 @@ def main(argv=None) -> int:
     p.add_argument("--workdir", help="default runs/<config name>")
     p.add_argument("--submit", action="store_true", help="run it as a Slurm job (sbatch) instead of here")
     p.set_defaults(func=_heat)
+
+    p = sub.add_parser("vib", help="vibrations of supported flakes")
+    vib = p.add_subparsers(dest="vib_verb", required=True)
+    q = vib.add_parser("analyze", help="per-atom vibration amplitudes, edge profile and falloff of a trajectory")
+    q.add_argument("trajectory", help="LAMMPS dump (id type [element] x y z or xu yu zu) or extxyz")
+    q.add_argument("--json", required=True)
+    q.add_argument("--png", help="plot (default: the JSON's name with .png)")
+    q.add_argument("--species", nargs="+", help="elements of LAMMPS types 1, 2, ... (dumps without element)")
+    q.add_argument("--elements", nargs="+", help="analyse only these elements (the flake), e.g. Mo S")
+    q.add_argument("--rigid", default="full", choices=["full", "translation", "none"],
+                   help="rigid-body motion removed per frame (default: translation + rotation)")
+    q.add_argument("--blocks", type=int, default=5, help="time blocks for the error bars")
+    q.add_argument("--bin", type=float, default=1.0, help="edge-distance bin (A)")
+    q.add_argument("--lattice-constant", type=float, default=3.16, help="A: falloff also in lattice constants")
+    p.set_defaults(func=_vib)
 
     args = parser.parse_args(argv)
     try:

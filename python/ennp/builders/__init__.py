@@ -6,11 +6,13 @@ import inspect
 
 from .bulk import anatase, au_fcc, rutile
 from .interface import au_on_rutile, particle_on_slab
+from .mos2 import graphite, mos2_flake, mos2_on_graphite
 from .nanoparticle import au_particle
 from .slabs import anatase_101_slab, rutile_110_slab
 
 BUILDERS = {f.__name__: f for f in (au_fcc, rutile, anatase, rutile_110_slab, anatase_101_slab,
-                                     au_particle, au_on_rutile, particle_on_slab)}
+                                     au_particle, au_on_rutile, particle_on_slab, mos2_flake, graphite,
+                                     mos2_on_graphite)}
 
 
 def build_structure(builder: str, args: dict | None = None):
