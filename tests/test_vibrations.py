@@ -149,7 +149,7 @@ def test_extxyz_and_cli(tmp_path):
     ("ITEM: TIMESTEP\n0\nITEM: NUMBER OF ATOMS\n1\nITEM: BOX BOUNDS pp pp pp\n0 1\n0 1\n0 1\n"
      "ITEM: ATOMS id type element x y z\n1 1 Qq 0 0 0\n", "unknown element"),
     ("ITEM: TIMESTEP\n0\nITEM: NUMBER OF ATOMS\n1\nITEM: BOX BOUNDS pp pp pp\n0 1\n0 1\n0 1\n"
-     "ITEM: ATOMS id type x y z\n1 3 0 0 0\n", "atom type 3 but only 2 species"),
+     "ITEM: ATOMS id type x y z\n1 3 0 0 0\n", "atom types 3..3 but 2 elements given"),
 ])
 def test_bad_trajectories(tmp_path, content, message):
     path = tmp_path / "bad.dump"

@@ -88,12 +88,14 @@ def read_model_devi(path: str | Path) -> dict[str, np.ndarray]:
     return out
 
 
-def dump_to_atoms(path: str | Path, elements: list[str], cell=None, pbc=True) -> list:
+def dump_to_atoms(path: str | Path, elements: list[str] | None, cell=None, pbc=True) -> list:
     """Frames of a ``dump custom`` with ``id type x y z`` (or xu yu zu) as ASE Atoms.
 
-    ``elements[t-1]`` is the element of LAMMPS type t. Other per-atom columns (for
-    example the deviation ``c_dev[1]``) are kept in ``atoms.arrays`` under their
-    dump names. The box is read from the dump unless ``cell`` is given.
+    A dump's ``element`` column names the atoms' elements; without one,
+    ``elements[t-1]`` is the element of LAMMPS type t. ``atoms.info["unwrapped"]``
+    says whether the positions were xu yu zu. Other per-atom columns (for example
+    the deviation ``c_dev[1]``) are kept in ``atoms.arrays`` under their dump
+    names. The box is read from the dump unless ``cell`` is given.
     """
     from ase import Atoms
 
@@ -103,18 +105,34 @@ def dump_to_atoms(path: str | Path, elements: list[str], cell=None, pbc=True) ->
         missing = [c for c in ["id", "type", *xyz] if c not in frame]
         if missing:
             raise ValueError(f"{path}: dump lacks column(s) {missing} at step {frame['step']}")
-        types = frame["type"].astype(int)
-        if types.min() < 1 or types.max() > len(elements):
-            raise ValueError(f"{path}: atom types {types.min()}..{types.max()} but {len(elements)} elements given")
-        atoms = Atoms([elements[t - 1] for t in types],
+        atoms = Atoms(_dump_symbols(path, frame, elements),
                       positions=np.stack([frame[c] for c in xyz], axis=1),
                       cell=frame["cell"] if cell is None else cell, pbc=pbc)
         atoms.info["step"] = frame["step"]
+        atoms.info["unwrapped"] = xyz[0] == "xu"
         for name, values in frame.items():
-            if name not in ("id", "type", "step", "cell", *xyz):
+            if name not in ("id", "type", "element", "step", "cell", *xyz):
                 atoms.arrays[name] = np.asarray(values)
         frames.append(atoms)
     return frames
+
+
+def _dump_symbols(path, frame: dict, elements) -> list[str]:
+    """Elements of a dump frame's atoms: its element column, or by type from ``elements``."""
+    from ase.data import chemical_symbols
+
+    if "element" in frame:
+        symbols = frame["element"].tolist()
+        unknown = sorted(set(symbols) - set(chemical_symbols[1:]))
+        if unknown:
+            raise ValueError(f"{path}: unknown element(s) {unknown}")
+        return symbols
+    if not elements:
+        raise ValueError(f"{path}: the dump has no element column: give the elements of types 1, 2, ...")
+    types = frame["type"].astype(int)
+    if types.min() < 1 or types.max() > len(elements):
+        raise ValueError(f"{path}: atom types {types.min()}..{types.max()} but {len(elements)} elements given")
+    return [elements[t - 1] for t in types]
 
 
 def _column(words: np.ndarray) -> np.ndarray:

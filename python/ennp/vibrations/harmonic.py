@@ -18,9 +18,9 @@ AMU = 1.66053906660e-27  # kg
 def lammps_forces(structures, pair_text: str, species, workdir: Path) -> np.ndarray:
     """Forces (eV/A) on each of ``structures`` (ASE Atoms) from single-point LAMMPS runs
     of the pair include text, in the structures' own frames."""
-    import ase.io
     from ase.calculators.lammps import Prism
 
+    from ..builders.interface import write_structure
     from ..lammps.outputs import read_dump
     from ..lammps.run import run_lammps
 
@@ -32,8 +32,7 @@ def lammps_forces(structures, pair_text: str, species, workdir: Path) -> np.ndar
         "include pair.in\ndump f all custom 1 ${out} id fx fy fz\ndump_modify f sort id\nrun 0\n")
     forces = []
     for k, atoms in enumerate(structures):
-        ase.io.write(workdir / f"s{k}.data", atoms, format="lammps-data", specorder=list(species),
-                     masses=True, atom_style="atomic")
+        write_structure(atoms, species, workdir / f"s{k}.data")
         run_lammps(workdir / "forces.in", workdir, variables={"data": f"s{k}.data", "out": f"f{k}.dump"},
                    log=f"log{k}.lammps")
         f = read_dump(workdir / f"f{k}.dump")[0]

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..lammps.outputs import dump_to_atoms
+
 
 @dataclass
 class Trajectory:
@@ -28,11 +30,6 @@ class Trajectory:
                              f"{sorted(set(self.symbols.tolist()))})")
         return Trajectory(self.positions[:, keep], self.symbols[keep], self.cell, self.pbc)
 
-    def frame_atoms(self, k: int):
-        from ase import Atoms
-
-        return Atoms(list(self.symbols), positions=self.positions[k], cell=self.cell, pbc=self.pbc)
-
 
 def unwrap(positions: np.ndarray, cell: np.ndarray, pbc=(True, True, True)) -> np.ndarray:
     """Undo periodic wrapping by removing jumps of more than half a cell between frames."""
@@ -45,55 +42,23 @@ def unwrap(positions: np.ndarray, cell: np.ndarray, pbc=(True, True, True)) -> n
     return frac @ cell
 
 
-def _from_dump(path: Path, species) -> Trajectory:
-    from ..lammps.outputs import read_dump
-
-    frames = read_dump(path)
+def _from_frames(path: Path, frames: list, unwrapped: bool) -> Trajectory:
+    """A trajectory of ASE frames (positions unwrapped unless ``unwrapped`` already)."""
     if not frames:
         raise ValueError(f"{path}: no frames")
-    first = frames[0]
-    n = len(first["id"])
-    if any(len(f["id"]) != n for f in frames):
-        raise ValueError(f"{path}: the number of atoms changes between frames")
-    if {"xu", "yu", "zu"} <= first.keys():
-        cols, wrapped = ("xu", "yu", "zu"), False
-    elif {"x", "y", "z"} <= first.keys():
-        cols, wrapped = ("x", "y", "z"), True
-    else:
-        raise ValueError(f"{path}: a dump needs columns id type and x y z or xu yu zu")
-    pos = np.stack([np.column_stack([f[c] for c in cols]) for f in frames])
-    if "element" in first:
-        symbols = np.asarray(first["element"])
-    else:
-        if not species:
-            raise ValueError(f"{path}: the dump has no element column: give the species of types 1, 2, ...")
-        types = first["type"].astype(int)
-        if types.max() > len(species):
-            raise ValueError(f"{path}: atom type {types.max()} but only {len(species)} species {list(species)}")
-        symbols = np.asarray(species)[types - 1]
-    cell = first["cell"]
-    return Trajectory(unwrap(pos, cell) if wrapped else pos, symbols, cell)
-
-
-def _from_extxyz(path: Path) -> Trajectory:
-    import ase.io
-
-    frames = ase.io.read(path, index=":")
-    if not frames:
-        raise ValueError(f"{path}: no frames")
-    n = len(frames[0])
-    if any(len(a) != n for a in frames):
+    if any(len(a) != len(frames[0]) for a in frames):
         raise ValueError(f"{path}: the number of atoms changes between frames")
     pos = np.stack([a.positions for a in frames])
-    cell, pbc = frames[0].cell[:], tuple(bool(p) for p in frames[0].pbc)
-    if frames[0].cell.rank == 3:
+    first = frames[0]
+    cell, pbc = first.cell[:], tuple(bool(p) for p in first.pbc)
+    if not unwrapped and first.cell.rank == 3:
         pos = unwrap(pos, cell, pbc)
-    return Trajectory(pos, np.asarray(frames[0].get_chemical_symbols()), cell, pbc)
+    return Trajectory(pos, np.asarray(first.get_chemical_symbols()), cell, pbc)
 
 
 def read_trajectory(path: str | Path, species=None) -> Trajectory:
-    """A LAMMPS text dump (``species``: elements of types 1, 2, ... unless it has an
-    ``element`` column) or an extxyz file (by suffix .xyz/.extxyz)."""
+    """A LAMMPS text dump (:func:`~ennp.lammps.outputs.dump_to_atoms`; ``species``: elements
+    of types 1, 2, ... unless it has an ``element`` column) or an extxyz file (.xyz/.extxyz)."""
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"trajectory {path} does not exist")
@@ -101,14 +66,10 @@ def read_trajectory(path: str | Path, species=None) -> Trajectory:
         raise ValueError(f"trajectory {path} is empty")
     try:
         if path.suffix in (".xyz", ".extxyz"):
-            traj = _from_extxyz(path)
-        else:
-            traj = _from_dump(path, species)
+            import ase.io
+
+            return _from_frames(path, ase.io.read(path, index=":"), unwrapped=False)
+        frames = dump_to_atoms(path, species)
+        return _from_frames(path, frames, unwrapped=bool(frames) and frames[0].info["unwrapped"])
     except (IndexError, KeyError, StopIteration) as exc:
         raise ValueError(f"{path}: not a readable trajectory ({exc})") from exc
-    from ase.data import chemical_symbols
-
-    unknown = sorted(set(traj.symbols.tolist()) - set(chemical_symbols[1:]))
-    if unknown:
-        raise ValueError(f"{path}: unknown element(s) {unknown}")
-    return traj
