@@ -155,6 +155,27 @@ def _vib(args) -> int:
     return 0
 
 
+def _tem(args) -> int:
+    from .vibrations.tem import Microscope, tem, write_tem
+    from .vibrations.trajectory import read_trajectory
+
+    try:
+        defocus = args.defocus if args.defocus == "scherzer" else float(args.defocus)
+    except ValueError:
+        raise ValueError(f"--defocus must be a number (A) or scherzer, not {args.defocus!r}") from None
+    mic = Microscope(energy_keV=args.energy, Cs_um=args.cs, defocus_A=defocus, aperture_mrad=args.aperture,
+                     focal_spread_A=args.focal_spread, dose_e_A2=args.dose, sampling_A=args.sampling,
+                     slice_thickness_A=args.slice_thickness, projection=args.projection)
+    traj = read_trajectory(args.trajectory, args.species)
+    result, images = tem(traj, args.flake, mic, args.snapshots, args.seed, not args.no_align, args.max_repetitions)
+    paths = write_tem(result, images, args.out)
+    c = result["mean_column_contrast"]
+    print(f"{result['snapshots']} snapshots, {result['atoms']} atoms, defocus {result['microscope']['defocus_used_A']:.1f} A: "
+          f"column contrast static {c['static']:.4f}, MD {c['md']:.4f}, Einstein {c['einstein']:.4f}")
+    print(f"wrote {paths['json']}, {paths['png']} and the images as .npy in {args.out}")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="ennp", description=__doc__)
     sub = parser.add_subparsers(dest="verb", required=True)
@@ -245,6 +266,27 @@ def main(argv=None) -> int:
     q.add_argument("--bin", type=float, default=1.0, help="edge-distance bin (A)")
     q.add_argument("--lattice-constant", type=float, default=3.16, help="A: falloff also in lattice constants")
     p.set_defaults(func=_vib)
+
+    p = sub.add_parser("tem", help="HR-TEM images (abTEM multislice) from MD snapshots, the Einstein model "
+                       "and the static structure; MD - Einstein; column contrast vs edge distance")
+    p.add_argument("trajectory", help="LAMMPS dump or extxyz (as for ennp vib analyze)")
+    p.add_argument("--out", required=True, help="folder for tem.json, tem.png and the .npy images")
+    p.add_argument("--species", nargs="+", help="elements of LAMMPS types 1, 2, ... (dumps without element)")
+    p.add_argument("--flake", nargs="+", default=["Mo", "S"], help="elements of the flake (default Mo S)")
+    p.add_argument("--snapshots", type=int, default=20, help="MD frames (evenly spread) = Einstein configurations")
+    p.add_argument("--energy", type=float, default=80.0, help="beam energy (keV)")
+    p.add_argument("--cs", type=float, default=-20.0, help="spherical aberration Cs (um)")
+    p.add_argument("--defocus", default="scherzer", help="defocus (A, positive = underfocus) or scherzer")
+    p.add_argument("--aperture", type=float, default=25.0, help="objective aperture semi-angle (mrad)")
+    p.add_argument("--focal-spread", type=float, default=30.0, help="chromatic focal spread (A)")
+    p.add_argument("--dose", type=float, default=0.0, help="e/A^2: also write Poisson-noise images")
+    p.add_argument("--sampling", type=float, default=0.05, help="pixel size (A)")
+    p.add_argument("--slice-thickness", type=float, default=1.0, help="multislice slice (A)")
+    p.add_argument("--projection", default="infinite", choices=["infinite", "finite"])
+    p.add_argument("--seed", type=int, default=1, help="Einstein displacements and noise")
+    p.add_argument("--no-align", action="store_true", help="keep the flake's rigid motion in the snapshots")
+    p.add_argument("--max-repetitions", type=int, default=5, help="to make a skewed cell orthogonal")
+    p.set_defaults(func=_tem)
 
     args = parser.parse_args(argv)
     try:
