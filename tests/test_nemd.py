@@ -8,14 +8,13 @@ conservation, the other method, Dulong-Petit and the beam model by hand.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
+from chain_helpers import fake_sbatch, write_config as write_yaml
 
 from ennp.config import ConfigError
 from ennp.heat.config import load_heat_config
@@ -42,15 +41,7 @@ CONFIG = {
 
 
 def write_config(path: Path, changes: dict | None = None) -> Path:
-    config = json.loads(json.dumps(CONFIG))
-    for dotted, value in (changes or {}).items():
-        *parents, key = dotted.split(".")
-        node = config
-        for p in parents:
-            node = node.setdefault(p, {})
-        node[key] = value
-    path.write_text(yaml.safe_dump(config))
-    return path
+    return write_yaml(path, CONFIG, changes)
 
 
 @pytest.fixture(scope="module")
@@ -200,13 +191,8 @@ def test_bad_pair_file_gives_the_lammps_error(tmp_path):
 
 
 def test_submit_renders_and_submits_an_sbatch_job(tmp_path):
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    fake = bin_dir / "sbatch"
-    fake.write_text(f"#!/bin/bash\necho \"$@\" > {tmp_path}/sbatch_args\necho 4242\n")
-    fake.chmod(0o755)
+    env = fake_sbatch(tmp_path)
     path = write_config(tmp_path / "heat.yaml", {"sbatch_args": ["--partition=debug", "--time=01:00:00"]})
-    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
     proc = subprocess.run([ENNP, "heat", str(path), "--workdir", str(tmp_path / "w"), "--submit"],
                           capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stderr

@@ -24,6 +24,7 @@ from ennp.lammps.pair_file import lammps_potentials_dir
 from ennp.lammps.run import run_lammps
 from ennp.vibrations.amplitudes import amplitudes
 from ennp.vibrations.analysis import analyse
+from ennp.vibrations.chain import fixed_height
 from ennp.vibrations.edge import edge_distance, falloff_distance, profile
 from ennp.vibrations.harmonic import classical_msd, phonons
 from ennp.vibrations.potentials import write_vib_pair_file
@@ -199,7 +200,7 @@ def test_flake_md_with_classical_stand_in(tmp_path):
     write_vib_pair_file("classical", species, tmp_path / "pair.in")
     run_lammps(lammps_inputs() / "vib_md.in", tmp_path, variables={
         "data": "structure.data", "pair_file": "pair.in", "species": " ".join(species),
-        "z_fixed": 2.0 + GRAPHITE_SPACING / 2, "T": 300, "dt": 0.001, "min_steps": 200,
+        "z_fixed": fixed_height(atoms), "T": 300, "dt": 0.001, "min_steps": 200,
         "steps_eq": 1000, "steps": 3000, "every": 20})
     from ennp.lammps.outputs import read_thermo
 

@@ -122,19 +122,28 @@ def _beam(args) -> int:
     return 0
 
 
-def _heat(args) -> int:
+def _chain(args, name: str, outputs: str) -> int:
+    """``ennp heat`` / ``ennp vibrations``: run the chain here, or submit it to Slurm."""
+    import importlib
     from pathlib import Path
 
-    from .heat.chain import run_chain, submit_chain
-
+    chain = importlib.import_module(f".{name}.chain", __package__)
     workdir = Path(args.workdir or Path("runs") / Path(args.config).stem)
     if args.submit:
-        job = submit_chain(args.config, workdir)
-        print(f"submitted the heat chain as Slurm job {job}; results in {workdir}")
+        job = chain.submit_chain(args.config, workdir)
+        print(f"submitted the {args.verb} chain as Slurm job {job}; results in {workdir}")
         return 0
-    run_chain(args.config, workdir)
-    print(f"results in {workdir}: heat.json, steady/transient .json/.png, vdos.png, beam.png")
+    chain.run_chain(args.config, workdir)
+    print(f"results in {workdir}: {outputs}")
     return 0
+
+
+def _heat(args) -> int:
+    return _chain(args, "heat", "heat.json, steady/transient .json/.png, vdos.png, beam.png")
+
+
+def _vibrations(args) -> int:
+    return _chain(args, "vibrations", "vibrations.json, vib.json/.png, tem/ (tem.json/.png, images .npy)")
 
 
 def _vib(args) -> int:
@@ -266,6 +275,13 @@ def main(argv=None) -> int:
     q.add_argument("--bin", type=float, default=1.0, help="edge-distance bin (A)")
     q.add_argument("--lattice-constant", type=float, default=3.16, help="A: falloff also in lattice constants")
     p.set_defaults(func=_vib)
+
+    p = sub.add_parser("vibrations", help="MoS2 flake on graphite: build -> MD -> amplitudes vs edge distance "
+                       "-> HR-TEM, from one YAML (resumable)")
+    p.add_argument("config", help="vibrations YAML (see python/ennp/vibrations/example.yaml)")
+    p.add_argument("--workdir", help="default runs/<config name>")
+    p.add_argument("--submit", action="store_true", help="run it as a Slurm job (sbatch) instead of here")
+    p.set_defaults(func=_vibrations)
 
     p = sub.add_parser("tem", help="HR-TEM images (abTEM multislice) from MD snapshots, the Einstein model "
                        "and the static structure; MD - Einstein; column contrast vs edge distance")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import fields, is_dataclass
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, get_type_hints
 
@@ -11,6 +11,42 @@ import yaml
 
 class ConfigError(ValueError):
     """A configuration problem: the message names the file and the field."""
+
+
+@dataclass(frozen=True)
+class StructureSpec:
+    builder: str                    # a name in ennp.builders.BUILDERS
+    args: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PairSpec:
+    style: str = "ennp"             # ennp (deployed model) | classical (built-in stand-in) | file
+    model: str = ""                 # .nequip.pt2 for style ennp
+    file: str = ""                  # LAMMPS include file for style file
+
+    def __post_init__(self):
+        if self.style not in ("ennp", "classical", "file"):
+            raise ValueError(f"style must be ennp, classical or file, not {self.style!r}")
+        if self.style == "ennp" and not self.model:
+            raise ValueError("style ennp needs 'model' (a deployed .nequip.pt2)")
+        if self.style == "file" and not self.file:
+            raise ValueError("style file needs 'file' (a LAMMPS include with pair_style/pair_coeff)")
+
+
+def resolve_file(config_path: str | Path, name: str, value: str) -> str:
+    """A file named in field ``name`` of a config, relative to the config's folder; it must exist."""
+    if not value:
+        return value
+    full = Path(config_path).resolve().parent / value
+    if not full.is_file():
+        raise ConfigError(f"{config_path}: {name}: no such file {full}")
+    return str(full)
+
+
+def resolve_pair(config_path: str | Path, pair: PairSpec) -> PairSpec:
+    return replace(pair, model=resolve_file(config_path, "pair.model", pair.model),
+                   file=resolve_file(config_path, "pair.file", pair.file))
 
 
 def load_yaml(path: str | Path) -> dict:

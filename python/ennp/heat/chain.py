@@ -137,27 +137,9 @@ def run_chain(config_path: str | Path, workdir: str | Path) -> dict:
 
 
 def submit_chain(config_path: str | Path, workdir: str | Path) -> str:
-    """Render jobs/heat.sbatch into the work folder and submit it; returns the job id."""
-    import subprocess
-    import sys
-
-    from .. import job_templates
-    from ..label.backends import render
+    """Submit the chain as one Slurm job (jobs/heat.sbatch); returns the job id."""
+    from ..slurm import submit_chain as submit
 
     config = load_heat_config(config_path)
-    workdir = Path(workdir).resolve()
-    workdir.mkdir(parents=True, exist_ok=True)
-    script = render((job_templates() / "heat.sbatch").read_text(),
-                    ntasks=config.nemd.nprocs * config.nemd.parallel, workdir=workdir,
-                    ennp=Path(sys.executable).with_name("ennp"), config=Path(config_path).resolve(),
-                    sbatch_lines="\n".join(f"#SBATCH {a}" for a in config.sbatch_args))
-    path = workdir / "heat.sbatch"
-    path.write_text(script)
-    try:
-        proc = subprocess.run(["sbatch", "--parsable", str(path)], capture_output=True, text=True)
-    except FileNotFoundError:
-        raise RuntimeError(f"sbatch not found: no Slurm on this machine ({path} is written; "
-                           "run without --submit to run the chain here)") from None
-    if proc.returncode != 0:
-        raise RuntimeError(f"sbatch {path} failed: {proc.stderr.strip() or proc.stdout.strip()}")
-    return proc.stdout.strip().split(";")[0]
+    return submit("heat.sbatch", config_path, workdir, config.nemd.nprocs * config.nemd.parallel,
+                  config.sbatch_args)

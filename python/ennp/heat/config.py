@@ -9,29 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from ..config import ConfigError, build, load_yaml
+from ..config import ConfigError, PairSpec, StructureSpec, build, load_yaml, resolve_file, resolve_pair
 from .nemd import NemdSettings
-
-
-@dataclass(frozen=True)
-class StructureSpec:
-    builder: str = "particle_on_slab"
-    args: dict = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class PairSpec:
-    style: str = "ennp"             # ennp (deployed model) | classical (built-in stand-in) | file
-    model: str = ""                 # .nequip.pt2 for style ennp
-    file: str = ""                  # LAMMPS include file for style file
-
-    def __post_init__(self):
-        if self.style not in ("ennp", "classical", "file"):
-            raise ValueError(f"style must be ennp, classical or file, not {self.style!r}")
-        if self.style == "ennp" and not self.model:
-            raise ValueError("style ennp needs 'model' (a deployed .nequip.pt2)")
-        if self.style == "file" and not self.file:
-            raise ValueError("style file needs 'file' (a LAMMPS include with pair_style/pair_coeff)")
 
 
 @dataclass(frozen=True)
@@ -67,7 +46,7 @@ class BeamSpec:
 @dataclass(frozen=True)
 class HeatConfig:
     species: list = field(default_factory=lambda: ["Ti", "O", "Au"])
-    structure: StructureSpec = field(default_factory=StructureSpec)
+    structure: StructureSpec = field(default_factory=lambda: StructureSpec("particle_on_slab"))
     pair: PairSpec = field(default_factory=lambda: PairSpec(style="classical"))
     nemd: NemdSettings = field(default_factory=NemdSettings)
     beam: BeamSpec = field(default_factory=BeamSpec)
@@ -82,19 +61,9 @@ def load_heat_config(path: str | Path) -> HeatConfig:
     """Read and validate; relative paths (model, file, spectrum) become relative to the YAML's folder."""
     path = Path(path)
     config = build(HeatConfig, load_yaml(path), str(path))
-    base = path.resolve().parent
-
-    def resolve(value: str) -> str:
-        return str(base / value) if value else value
-
-    config = replace(config, pair=replace(config.pair, model=resolve(config.pair.model),
-                                          file=resolve(config.pair.file)),
-                     beam=replace(config.beam, spectrum=resolve(config.beam.spectrum)))
+    config = replace(config, pair=resolve_pair(path, config.pair),
+                     beam=replace(config.beam, spectrum=resolve_file(path, "beam.spectrum", config.beam.spectrum)))
     if config.beam.conductance_from not in config.nemd.methods:
         raise ConfigError(f"{path}: beam.conductance_from is {config.beam.conductance_from!r} "
                           f"but nemd.methods only runs {config.nemd.methods}")
-    for name, value in (("pair.model", config.pair.model), ("pair.file", config.pair.file),
-                        ("beam.spectrum", config.beam.spectrum)):
-        if value and not Path(value).is_file():
-            raise ConfigError(f"{path}: {name}: no such file {value}")
     return config

@@ -89,6 +89,6 @@ def plot(result: dict, path: Path) -> None:
 
 
 def write_results(result: dict, json_path: Path, png_path: Path | None = None) -> None:
-    write_json(json_path, result)
     if png_path:
         plot(result, png_path)
+    write_json(json_path, result)    # last: its presence means the step is complete

@@ -1,0 +1,131 @@
+"""``ennp vibrations``: build -> MD -> amplitude analysis -> HR-TEM, from one YAML.
+
+Everything goes into one work folder; each step leaves a marker written last
+(structure.json, md/done, vib.json, tem/tem.json), so the same command resumes
+after an interruption and a step cut short is redone. Outputs: structure.data,
+pair.in, md/trajectory.dump + log, vib.json/.png, tem/ (images, tem.json/.png),
+vibrations.json (summary).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .. import lammps_inputs
+from ..builders import build_structure
+from ..builders.interface import write_structure
+from ..config import ConfigError
+from ..files import write_json
+from ..lammps.run import run_lammps
+from .analysis import analyse, write_results
+from .config import VibConfig, load_vib_config
+from .potentials import write_vib_pair_file
+from .tem import tem, write_tem
+from .trajectory import read_trajectory
+
+NO_FIXED = -1.0e9
+
+
+def fixed_height(atoms) -> float:
+    """The height between the fixed bottom atoms (``arrays['ennp_fixed']``) and the rest,
+    which vib_md.in uses to hold them; below everything when none are fixed."""
+    fixed = atoms.arrays.get("ennp_fixed")
+    if fixed is None or not np.any(fixed):
+        return NO_FIXED
+    z, fixed = atoms.positions[:, 2], np.asarray(fixed, bool)
+    top, bottom = z[fixed].max(), z[~fixed].min()
+    if bottom < top + 0.5:
+        raise ValueError("the fixed atoms are not a layer below all the others (vib_md.in holds atoms "
+                         "below a height)")
+    return float((top + bottom) / 2)
+
+
+def prepare(config: VibConfig, workdir: Path) -> dict:
+    """Build and write the structure once, and the pair file; return the structure's metadata."""
+    meta_file = workdir / "structure.json"
+    if not meta_file.exists():
+        atoms = build_structure(config.structure.builder, config.structure.args)
+        meta = write_structure(atoms, config.species, workdir / "structure.data")
+        meta["z_fixed_A"] = fixed_height(atoms)
+        write_json(meta_file, meta)    # last: its presence means the structure is complete
+    write_vib_pair_file(config.pair.style, config.species, workdir / "pair.in", config.pair.model,
+                        config.pair.file)
+    return json.loads(meta_file.read_text())
+
+
+def run_md(config: VibConfig, workdir: Path, z_fixed: float) -> Path:
+    """The MD run (lammps_inputs/vib_md.in) in workdir/md, unless it finished before."""
+    folder = workdir / "md"
+    if (folder / "done").exists():
+        return folder / "trajectory.dump"
+    if folder.exists():
+        shutil.rmtree(folder)    # cut short: start the run again
+    m = config.md
+    run_lammps(lammps_inputs() / "vib_md.in", folder, nprocs=m.nprocs, variables={
+        "data": (workdir / "structure.data").resolve(), "pair_file": (workdir / "pair.in").resolve(),
+        "species": " ".join(config.species), "z_fixed": z_fixed, "T": m.T, "dt": m.dt, "damp": m.damp,
+        "sample_damp": m.sample_damp, "seed": m.seed, "min_steps": m.min_steps, "steps_eq": m.steps_eq,
+        "steps": m.steps, "every": m.every})
+    (folder / "done").touch()
+    return folder / "trajectory.dump"
+
+
+def run_chain(config_path: str | Path, workdir: str | Path, progress=print) -> dict:
+    config = load_vib_config(config_path)
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(config_path, workdir / "config.yaml")
+    t_start = time.time()
+    try:
+        meta = prepare(config, workdir)
+    except ValueError as exc:    # builder or layout: say which file and section
+        raise ConfigError(f"{config_path}: structure: {exc}") from exc
+    progress(f"structure: {meta['natoms']} atoms ({len(meta['fixed_ids'])} fixed) -> "
+             f"{workdir / 'structure.data'}", flush=True)
+    m = config.md
+    progress(f"md: {m.steps_eq} + {m.steps} steps at {m.T:g} K on {m.nprocs} rank(s); log "
+             f"{workdir / 'md' / 'log.lammps'}", flush=True)
+    dump = run_md(config, workdir, meta["z_fixed_A"])
+
+    a = config.analysis
+    if not (workdir / "vib.json").exists():
+        result = analyse(read_trajectory(dump), a.flake, a.rigid, a.blocks, a.bin, a.lattice_constant)
+        result["inputs"] = {"structure": config.structure.builder, "builder_args": config.structure.args,
+                            "pair": config.pair.style, "model": config.pair.model, "md": vars(m)}
+        write_results(result, workdir / "vib.json", workdir / "vib.png")
+    vib = json.loads((workdir / "vib.json").read_text())
+    fall = vib.get("falloff_A")
+    progress(f"analysis: RMS amplitude {vib['rms_amplitude_A']:.4f} A (interior "
+             f"{vib['interior_rms_amplitude_A']:.4f} A); falloff "
+             f"{'not reached' if fall is None else f'{fall:.1f} A'}", flush=True)
+    summary = {"workdir": str(workdir), "atoms": meta["natoms"], "flake_atoms": vib["atoms"],
+               **{k: vib[k] for k in ("msd_A2", "msd_err_A2", "rms_amplitude_A", "interior_rms_amplitude_A",
+                                      "falloff_A", "falloff_lattice_constants") if k in vib}}
+
+    t = config.tem
+    if t.enabled:
+        if not (workdir / "tem" / "tem.json").exists():
+            result, images = tem(read_trajectory(dump), a.flake, t.microscope, t.snapshots, t.seed, t.align,
+                                 t.max_repetitions, a.bin, progress=progress)
+            write_tem(result, images, workdir / "tem")
+        image = json.loads((workdir / "tem" / "tem.json").read_text())
+        summary["column_contrast"] = image["mean_column_contrast"]
+        c = image["mean_column_contrast"]
+        progress(f"tem: column contrast static {c['static']:.4f}, MD {c['md']:.4f}, "
+                 f"Einstein {c['einstein']:.4f}", flush=True)
+    summary["wall_s"] = time.time() - t_start
+    write_json(workdir / "vibrations.json", summary)
+    return summary
+
+
+def submit_chain(config_path: str | Path, workdir: str | Path) -> str:
+    """Submit the chain as one Slurm job (jobs/vibrations.sbatch); returns the job id."""
+    from ..slurm import submit_chain as submit
+
+    config = load_vib_config(config_path)
+    return submit("vibrations.sbatch", config_path, workdir, config.md.nprocs, config.sbatch_args)
