@@ -30,7 +30,7 @@ from ennp.builders.interface import write_structure
 from ennp.builders.mos2 import mos2_on_graphite
 from ennp.lammps.outputs import read_loop_time
 from ennp.lammps.run import run_lammps
-from ennp.vibrations.chain import fixed_height
+from ennp.builders.interface import fixed_height
 from ennp.vibrations.potentials import write_vib_pair_file
 
 SPECIES = ("Mo", "S", "C")

@@ -24,7 +24,7 @@ from ennp.lammps.pair_file import lammps_potentials_dir
 from ennp.lammps.run import run_lammps
 from ennp.vibrations.amplitudes import amplitudes
 from ennp.vibrations.analysis import analyse
-from ennp.vibrations.chain import fixed_height
+from ennp.builders.interface import fixed_height
 from ennp.vibrations.edge import edge_distance, falloff_distance, profile
 from ennp.vibrations.harmonic import classical_msd, phonons
 from ennp.vibrations.potentials import write_vib_pair_file

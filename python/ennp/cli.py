@@ -146,6 +146,10 @@ def _vibrations(args) -> int:
     return _chain(args, "vibrations", "vibrations.json, vib.json/.png, tem/ (tem.json/.png, images .npy)")
 
 
+def _md(args) -> int:
+    return _chain(args, "md", "md.json, run/trajectory.dump (all segments joined), run/log.*.lammps")
+
+
 def _vib(args) -> int:
     from pathlib import Path
 
@@ -260,6 +264,13 @@ def main(argv=None) -> int:
     p.add_argument("--workdir", help="default runs/<config name>")
     p.add_argument("--submit", action="store_true", help="run it as a Slurm job (sbatch) instead of here")
     p.set_defaults(func=_heat)
+
+    p = sub.add_parser("md", help="production MD in checkpointed segments from one YAML; resumes after "
+                       "a kill or a time limit (--submit: a Slurm job that requeues itself)")
+    p.add_argument("config", help="md YAML (see python/ennp/md/example.yaml)")
+    p.add_argument("--workdir", help="default runs/<config name>")
+    p.add_argument("--submit", action="store_true", help="run it as a Slurm job (sbatch) instead of here")
+    p.set_defaults(func=_md)
 
     p = sub.add_parser("vib", help="vibrations of supported flakes")
     vib = p.add_subparsers(dest="vib_verb", required=True)

@@ -15,7 +15,7 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class StructureSpec:
-    builder: str                    # a name in ennp.builders.BUILDERS
+    builder: str = ""               # a name in ennp.builders.BUILDERS
     args: dict = field(default_factory=dict)
 
 

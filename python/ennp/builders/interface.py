@@ -17,6 +17,9 @@ SURFACE_CELL = {"rutile110": (6.497, 2.959), "anatase101": (10.239, 3.785)}    #
 LAYER_SPACING = {"rutile110": RUTILE_110_SPACING, "anatase101": ANATASE_101_SPACING}
 
 
+NO_FIXED = -1.0e9    # z_fixed of a structure without fixed atoms: below everything
+
+
 def particle_on_slab(diameter: float, substrate: str = "rutile110", layers: int = 4, fixed: int = 1,
                      lateral: float = 0.0, gap: float = 2.5, vacuum: float = 15.0,
                      shape: str = "truncated_octahedron", cut: str = "none"):
@@ -99,3 +102,17 @@ def write_structure(atoms, species, path: str | Path) -> dict:
             **{k: v for k, v in atoms.info.items() if k.startswith("ennp_")}}
     write_json(path.with_name(path.name + ".json"), meta)
     return meta
+
+
+def fixed_height(atoms) -> float:
+    """The height between the fixed bottom atoms (``arrays['ennp_fixed']``) and the rest,
+    which the LAMMPS inputs use to hold them; below everything when none are fixed."""
+    fixed = atoms.arrays.get("ennp_fixed")
+    if fixed is None or not np.any(fixed):
+        return NO_FIXED
+    z, fixed = atoms.positions[:, 2], np.asarray(fixed, bool)
+    top, bottom = z[fixed].max(), z[~fixed].min()
+    if bottom < top + 0.5:
+        raise ValueError("the fixed atoms are not a layer below all the others (the LAMMPS inputs "
+                         "hold atoms below a height)")
+    return float((top + bottom) / 2)

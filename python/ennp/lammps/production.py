@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import lammps_inputs
+from ..builders.interface import NO_FIXED
 from .run import lammps_error, run_lammps
 
 ENSEMBLES = ("nvt", "langevin", "nve")
-NO_FIXED = -1.0e9
 
 
 @dataclass(frozen=True)

@@ -14,11 +14,9 @@ import shutil
 import time
 from pathlib import Path
 
-import numpy as np
-
 from .. import lammps_inputs
 from ..builders import build_structure
-from ..builders.interface import write_structure
+from ..builders.interface import fixed_height, write_structure
 from ..config import ConfigError
 from ..files import write_json
 from ..lammps.run import run_lammps
@@ -27,23 +25,6 @@ from .config import VibConfig, load_vib_config
 from .potentials import write_vib_pair_file
 from .tem import tem, write_tem
 from .trajectory import read_trajectory
-
-NO_FIXED = -1.0e9
-
-
-def fixed_height(atoms) -> float:
-    """The height between the fixed bottom atoms (``arrays['ennp_fixed']``) and the rest,
-    which vib_md.in uses to hold them; below everything when none are fixed."""
-    fixed = atoms.arrays.get("ennp_fixed")
-    if fixed is None or not np.any(fixed):
-        return NO_FIXED
-    z, fixed = atoms.positions[:, 2], np.asarray(fixed, bool)
-    top, bottom = z[fixed].max(), z[~fixed].min()
-    if bottom < top + 0.5:
-        raise ValueError("the fixed atoms are not a layer below all the others (vib_md.in holds atoms "
-                         "below a height)")
-    return float((top + bottom) / 2)
-
 
 def prepare(config: VibConfig, workdir: Path) -> dict:
     """Build and write the structure once, and the pair file; return the structure's metadata."""

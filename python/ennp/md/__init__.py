@@ -1,0 +1,1 @@
+"""Production MD of large systems in checkpointed segments (``ennp md``)."""
