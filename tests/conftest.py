@@ -49,3 +49,13 @@ def mixed_crystal(repeat=(3, 3, 3), seed=1, a=4.2, rattle=0.15):
     atoms.set_chemical_symbols(list(rng.choice(ELEMENTS, len(atoms))))
     atoms.positions += rng.normal(0, rattle, atoms.positions.shape)
     return atoms
+
+
+@pytest.fixture(scope="session")
+def slurm(tmp_path_factory):
+    """A real one-node Slurm on loopback (tests/slurm_cluster.py), stopped afterwards."""
+    from slurm_cluster import LoopbackSlurm
+
+    cluster = LoopbackSlurm(tmp_path_factory.mktemp("slurm")).start()
+    yield cluster
+    cluster.stop()

@@ -150,6 +150,26 @@ def _md(args) -> int:
     return _chain(args, "md", "md.json, run/trajectory.dump (all segments joined), run/log.*.lammps")
 
 
+def _submit(args) -> int:
+    from .submit import jobs
+
+    if args.status or args.resubmit:
+        workdir = args.target
+        if args.resubmit:
+            jobs.resubmit_failed(workdir)
+        for name, r in jobs.status(workdir).items():
+            tasks = ", ".join(f"{k}:{v}" for k, v in r["tasks"].items()) if len(r["tasks"]) > 1 else \
+                next(iter(r["tasks"].values()), "UNKNOWN")
+            retries = f" (retries: {', '.join(r['retries'])})" if r["retries"] else ""
+            print(f"{name:<16} job {r['job']:<8} {r['summary']:<10} {tasks}{retries}")
+        return 0
+    if not args.workdir:
+        raise ValueError("give --workdir W: the plan's jobs run there and submit.json records them")
+    jobs.submit_plan(args.target, args.workdir)
+    print(f"state in {args.workdir}/submit.json; ennp submit --status {args.workdir}")
+    return 0
+
+
 def _vib(args) -> int:
     from pathlib import Path
 
@@ -271,6 +291,15 @@ def main(argv=None) -> int:
     p.add_argument("--workdir", help="default runs/<config name>")
     p.add_argument("--submit", action="store_true", help="run it as a Slurm job (sbatch) instead of here")
     p.set_defaults(func=_md)
+
+    p = sub.add_parser("submit", help="submit a plan of Slurm jobs with dependencies; --status; --resubmit "
+                       "failed array tasks")
+    p.add_argument("target", help="plan YAML (see python/ennp/submit/example.yaml), or the work folder with "
+                   "--status/--resubmit")
+    p.add_argument("--workdir", help="where the jobs run and submit.json records them")
+    p.add_argument("--status", action="store_true", help="report every stage's jobs and tasks")
+    p.add_argument("--resubmit", action="store_true", help="resubmit failed array tasks, then report")
+    p.set_defaults(func=_submit)
 
     p = sub.add_parser("vib", help="vibrations of supported flakes")
     vib = p.add_subparsers(dest="vib_verb", required=True)

@@ -1,0 +1,1 @@
+"""``ennp submit``: a plan of Slurm jobs with dependencies, recorded, watched and repaired."""
