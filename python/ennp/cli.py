@@ -209,6 +209,15 @@ def _tem(args) -> int:
     return 0
 
 
+def add_chain(sub, name: str, help: str, config_help: str, func) -> None:
+    """A chain verb: CONFIG [--workdir W] [--submit]."""
+    p = sub.add_parser(name, help=help)
+    p.add_argument("config", help=config_help)
+    p.add_argument("--workdir", help="default runs/<config name>")
+    p.add_argument("--submit", action="store_true", help="run it as a Slurm job (sbatch) instead of here")
+    p.set_defaults(func=func)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="ennp", description=__doc__)
     sub = parser.add_subparsers(dest="verb", required=True)
@@ -278,19 +287,13 @@ def main(argv=None) -> int:
     q.add_argument("--json", required=True)
     p.set_defaults(func=_beam)
 
-    p = sub.add_parser("heat", help="Au particle on TiO2: build -> NEMD conductance G -> beam heating, "
-                       "from one YAML (resumable)")
-    p.add_argument("config", help="heat YAML (see python/ennp/heat/example.yaml)")
-    p.add_argument("--workdir", help="default runs/<config name>")
-    p.add_argument("--submit", action="store_true", help="run it as a Slurm job (sbatch) instead of here")
-    p.set_defaults(func=_heat)
+    add_chain(sub, "heat", "Au particle on TiO2: build -> NEMD conductance G -> beam heating, "
+              "from one YAML (resumable)",
+              "heat YAML (see python/ennp/heat/example.yaml)", _heat)
 
-    p = sub.add_parser("md", help="production MD in checkpointed segments from one YAML; resumes after "
-                       "a kill or a time limit (--submit: a Slurm job that requeues itself)")
-    p.add_argument("config", help="md YAML (see python/ennp/md/example.yaml)")
-    p.add_argument("--workdir", help="default runs/<config name>")
-    p.add_argument("--submit", action="store_true", help="run it as a Slurm job (sbatch) instead of here")
-    p.set_defaults(func=_md)
+    add_chain(sub, "md", "production MD in checkpointed segments from one YAML; resumes after "
+              "a kill or a time limit (--submit: a Slurm job that requeues itself)",
+              "md YAML (see python/ennp/md/example.yaml)", _md)
 
     p = sub.add_parser("submit", help="submit a plan of Slurm jobs with dependencies; --status; --resubmit "
                        "failed array tasks")
@@ -316,12 +319,9 @@ def main(argv=None) -> int:
     q.add_argument("--lattice-constant", type=float, default=3.16, help="A: falloff also in lattice constants")
     p.set_defaults(func=_vib)
 
-    p = sub.add_parser("vibrations", help="MoS2 flake on graphite: build -> MD -> amplitudes vs edge distance "
-                       "-> HR-TEM, from one YAML (resumable)")
-    p.add_argument("config", help="vibrations YAML (see python/ennp/vibrations/example.yaml)")
-    p.add_argument("--workdir", help="default runs/<config name>")
-    p.add_argument("--submit", action="store_true", help="run it as a Slurm job (sbatch) instead of here")
-    p.set_defaults(func=_vibrations)
+    add_chain(sub, "vibrations", "MoS2 flake on graphite: build -> MD -> amplitudes vs edge distance "
+              "-> HR-TEM, from one YAML (resumable)",
+              "vibrations YAML (see python/ennp/vibrations/example.yaml)", _vibrations)
 
     p = sub.add_parser("tem", help="HR-TEM images (abTEM multislice) from MD snapshots, the Einstein model "
                        "and the static structure; MD - Einstein; column contrast vs edge distance")

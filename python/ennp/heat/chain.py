@@ -9,18 +9,17 @@ so the same command resumes. Outputs: structure.data(.json), pair.in,
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from pathlib import Path
 
 import numpy as np
 
 from ..builders import build_structure
+from ..chains import start_chain
 from ..builders.bulk import AU_A
 from ..builders.interface import write_structure
 from ..files import write_json
 from . import eels
-from ..config import ConfigError
 from .config import HeatConfig, load_heat_config
 from .nemd import layout, run_seeds
 from .nemd_analysis import analyse, last_run, plot_steady, plot_transient
@@ -96,14 +95,8 @@ def beam_heating(config: HeatConfig, g: float, g_err: float, regions: dict, work
 
 def run_chain(config_path: str | Path, workdir: str | Path) -> dict:
     config = load_heat_config(config_path)
-    workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(config_path, workdir / "config.yaml")
     t_start = time.time()
-    try:
-        regions = prepare(config, workdir)
-    except ValueError as exc:    # builder or layout: say which file and section
-        raise ConfigError(f"{config_path}: structure: {exc}") from exc
+    workdir, regions = start_chain(config_path, workdir, config, prepare)
     print(f"structure: {regions['natoms']} atoms ({regions['n_particle']} in the particle), contact area "
           f"{regions['contact_area_A2']:.0f} A^2 -> {workdir / 'structure.data'}", flush=True)
     summary = {"workdir": str(workdir), "regions": regions}
@@ -138,7 +131,7 @@ def run_chain(config_path: str | Path, workdir: str | Path) -> dict:
 
 def submit_chain(config_path: str | Path, workdir: str | Path) -> str:
     """Submit the chain as one Slurm job (jobs/heat.sbatch); returns the job id."""
-    from ..slurm import submit_chain as submit
+    from ..chains import submit_chain as submit
 
     config = load_heat_config(config_path)
     return submit("heat.sbatch", config_path, workdir, config.nemd.nprocs * config.nemd.parallel,

@@ -10,15 +10,14 @@ segment dumps, restart files, trajectory.dump joined), md.json (summary).
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from pathlib import Path
 
 import numpy as np
 
 from ..builders import build_structure
+from ..chains import start_chain
 from ..builders.interface import fixed_height, write_structure
-from ..config import ConfigError
 from ..files import write_json
 from ..heat.potentials import classical_au_tio2
 from ..lammps.outputs import read_loop_time, read_thermo
@@ -75,14 +74,8 @@ def prepare(config: MdConfig, workdir: Path) -> dict:
 
 def run_chain(config_path: str | Path, workdir: str | Path, progress=print) -> dict:
     config = load_md_config(config_path)
-    workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(config_path, workdir / "config.yaml")
     t_start = time.time()
-    try:
-        meta = prepare(config, workdir)
-    except ValueError as exc:
-        raise ConfigError(f"{config_path}: structure: {exc}") from exc
+    workdir, meta = start_chain(config_path, workdir, config, prepare)
     progress(f"structure: {meta['natoms']} atoms -> {meta['data']}", flush=True)
     result = run_production(workdir / "run", meta["data"], workdir / "pair.in", config.species, config.md,
                             meta["z_fixed_A"], progress=progress)
@@ -96,7 +89,7 @@ def run_chain(config_path: str | Path, workdir: str | Path, progress=print) -> d
 
 def submit_chain(config_path: str | Path, workdir: str | Path) -> str:
     """Submit as one Slurm job that requeues itself before its time limit (jobs/md.sbatch)."""
-    from ..slurm import submit_chain as submit
+    from ..chains import submit_chain as submit
 
     config = load_md_config(config_path)
     return submit("md.sbatch", config_path, workdir, config.md.nprocs, config.sbatch_args)

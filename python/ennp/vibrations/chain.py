@@ -16,8 +16,8 @@ from pathlib import Path
 
 from .. import lammps_inputs
 from ..builders import build_structure
+from ..chains import start_chain
 from ..builders.interface import fixed_height, write_structure
-from ..config import ConfigError
 from ..files import write_json
 from ..lammps.run import run_lammps
 from .analysis import analyse, write_results
@@ -58,14 +58,8 @@ def run_md(config: VibConfig, workdir: Path, z_fixed: float) -> Path:
 
 def run_chain(config_path: str | Path, workdir: str | Path, progress=print) -> dict:
     config = load_vib_config(config_path)
-    workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(config_path, workdir / "config.yaml")
     t_start = time.time()
-    try:
-        meta = prepare(config, workdir)
-    except ValueError as exc:    # builder or layout: say which file and section
-        raise ConfigError(f"{config_path}: structure: {exc}") from exc
+    workdir, meta = start_chain(config_path, workdir, config, prepare)
     progress(f"structure: {meta['natoms']} atoms ({len(meta['fixed_ids'])} fixed) -> "
              f"{workdir / 'structure.data'}", flush=True)
     m = config.md
@@ -106,7 +100,7 @@ def run_chain(config_path: str | Path, workdir: str | Path, progress=print) -> d
 
 def submit_chain(config_path: str | Path, workdir: str | Path) -> str:
     """Submit the chain as one Slurm job (jobs/vibrations.sbatch); returns the job id."""
-    from ..slurm import submit_chain as submit
+    from ..chains import submit_chain as submit
 
     config = load_vib_config(config_path)
     return submit("vibrations.sbatch", config_path, workdir, config.md.nprocs, config.sbatch_args)

@@ -1,13 +1,30 @@
-"""Submitting a whole ``ennp`` chain (``ennp heat``, ``ennp vibrations``) as one sbatch job."""
+"""Shared pieces of the ``ennp heat|vibrations|md`` chains: starting the work folder,
+and submitting a whole chain as one sbatch job."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Callable
 
 from . import job_templates
+from .config import ConfigError
 from .label.backends import render
+
+
+def start_chain(config_path: str | Path, workdir: str | Path, config, prepare: Callable) -> tuple[Path, dict]:
+    """Create the work folder, keep a copy of the config there and run ``prepare(config,
+    workdir)`` (build the structure once, write the pair file); a builder's ValueError
+    names the config file and its structure section. Returns (workdir, prepared)."""
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(config_path, workdir / "config.yaml")
+    try:
+        return workdir, prepare(config, workdir)
+    except ValueError as exc:
+        raise ConfigError(f"{config_path}: structure: {exc}") from exc
 
 
 def submit_chain(template: str, config_path: str | Path, workdir: str | Path, ntasks: int,
