@@ -123,7 +123,7 @@ def _beam(args) -> int:
 
 
 def _chain(args, name: str, outputs: str) -> int:
-    """``ennp heat`` / ``ennp vibrations``: run the chain here, or submit it to Slurm."""
+    """``ennp heat|vibrations|md``: run the chain here, or submit it to Slurm."""
     import importlib
     from pathlib import Path
 
@@ -136,18 +136,6 @@ def _chain(args, name: str, outputs: str) -> int:
     chain.run_chain(args.config, workdir)
     print(f"results in {workdir}: {outputs}")
     return 0
-
-
-def _heat(args) -> int:
-    return _chain(args, "heat", "heat.json, steady/transient .json/.png, vdos.png, beam.png")
-
-
-def _vibrations(args) -> int:
-    return _chain(args, "vibrations", "vibrations.json, vib.json/.png, tem/ (tem.json/.png, images .npy)")
-
-
-def _md(args) -> int:
-    return _chain(args, "md", "md.json, run/trajectory.dump (all segments joined), run/log.*.lammps")
 
 
 def _submit(args) -> int:
@@ -209,13 +197,13 @@ def _tem(args) -> int:
     return 0
 
 
-def add_chain(sub, name: str, help: str, config_help: str, func) -> None:
-    """A chain verb: CONFIG [--workdir W] [--submit]."""
+def add_chain(sub, name: str, help: str, outputs: str) -> None:
+    """A chain verb: CONFIG [--workdir W] [--submit], run by :func:`_chain`."""
     p = sub.add_parser(name, help=help)
-    p.add_argument("config", help=config_help)
+    p.add_argument("config", help=f"{name} YAML (see python/ennp/{name}/example.yaml)")
     p.add_argument("--workdir", help="default runs/<config name>")
     p.add_argument("--submit", action="store_true", help="run it as a Slurm job (sbatch) instead of here")
-    p.set_defaults(func=func)
+    p.set_defaults(func=lambda args: _chain(args, name, outputs))
 
 
 def main(argv=None) -> int:
@@ -289,11 +277,11 @@ def main(argv=None) -> int:
 
     add_chain(sub, "heat", "Au particle on TiO2: build -> NEMD conductance G -> beam heating, "
               "from one YAML (resumable)",
-              "heat YAML (see python/ennp/heat/example.yaml)", _heat)
+              "heat.json, steady/transient .json/.png, vdos.png, beam.png")
 
     add_chain(sub, "md", "production MD in checkpointed segments from one YAML; resumes after "
               "a kill or a time limit (--submit: a Slurm job that requeues itself)",
-              "md YAML (see python/ennp/md/example.yaml)", _md)
+              "md.json, run/trajectory.dump (all segments joined), run/log.*.lammps")
 
     p = sub.add_parser("submit", help="submit a plan of Slurm jobs with dependencies; --status; --resubmit "
                        "failed array tasks")
@@ -321,7 +309,7 @@ def main(argv=None) -> int:
 
     add_chain(sub, "vibrations", "MoS2 flake on graphite: build -> MD -> amplitudes vs edge distance "
               "-> HR-TEM, from one YAML (resumable)",
-              "vibrations YAML (see python/ennp/vibrations/example.yaml)", _vibrations)
+              "vibrations.json, vib.json/.png, tem/ (tem.json/.png, images .npy)")
 
     p = sub.add_parser("tem", help="HR-TEM images (abTEM multislice) from MD snapshots, the Einstein model "
                        "and the static structure; MD - Einstein; column contrast vs edge distance")

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from .. import lammps_inputs
 from ..builders.interface import NO_FIXED
+from ..files import write_atomic
 from .run import lammps_error, run_lammps
 
 ENSEMBLES = ("nvt", "langevin", "nve")
@@ -49,16 +50,20 @@ class ProductionSettings:
                              f"({self.every_dump}): a resumed segment starts on a dumped step")
 
 
+def _numbered(workdir: Path, pattern: str) -> list[tuple[int, Path]]:
+    """Files named by ``pattern`` (a regex with one group of digits), by that number."""
+    return sorted((int(m.group(1)), p) for p in Path(workdir).iterdir() if (m := re.fullmatch(pattern, p.name))) \
+        if Path(workdir).is_dir() else []
+
+
 def restarts(workdir: Path) -> list[tuple[int, Path]]:
     """Checkpoints ``restart.<step>.bin`` in the folder, oldest first."""
-    found = [(int(m.group(1)), p) for p in Path(workdir).glob("restart.*.bin")
-             if (m := re.fullmatch(r"restart\.(\d+)\.bin", p.name))]
-    return sorted(found)
+    return _numbered(workdir, r"restart\.(\d+)\.bin")
 
 
 def segments(workdir: Path) -> list[int]:
-    return sorted(int(m.group(1)) for p in Path(workdir).glob("log.*.lammps")
-                  if (m := re.fullmatch(r"log\.(\d+)\.lammps", p.name)))
+    """Segment numbers k of the logs ``log.<k>.lammps``, in order."""
+    return [k for k, _ in _numbered(workdir, r"log\.(\d+)\.lammps")]
 
 
 def run_production(workdir: str | Path, data: str | Path, pair_file: str | Path, species, s: ProductionSettings,
@@ -123,7 +128,7 @@ def _complete(lines: list[str]):
 
 def join_segments(workdir: Path, out: Path) -> dict:
     """One dump of all segments: each segment's frames before the next segment's first
-    step; written to a temporary file and renamed (a killed join leaves no half file)."""
+    step; written atomically (a killed join leaves no half file)."""
     workdir = Path(workdir)
     files = [workdir / f"trajectory.{k}.dump" for k in segments(workdir)]
     files = [f for f in files if f.exists()]
@@ -131,18 +136,19 @@ def join_segments(workdir: Path, out: Path) -> dict:
     for f in files:
         first = next(_frames(f), None)
         firsts.append(first[0] if first else None)
-    tmp = Path(out).with_suffix(".dump.tmp")
-    frames, steps = 0, []
-    with open(tmp, "w") as o:
-        for k, f in enumerate(files):
-            limit = next((s for s in firsts[k + 1:] if s is not None), None)
-            for step, text in _frames(f):
-                if limit is not None and step >= limit:
-                    break
-                if steps and step <= steps[-1]:
-                    continue
-                o.write(text)
-                steps.append(step)
-                frames += 1
-    tmp.replace(out)
-    return {"path": Path(out), "frames": frames, "steps": steps}
+    steps: list[int] = []
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "w") as o:
+            for k, f in enumerate(files):
+                limit = next((s for s in firsts[k + 1:] if s is not None), None)
+                for step, text in _frames(f):
+                    if limit is not None and step >= limit:
+                        break
+                    if steps and step <= steps[-1]:
+                        continue
+                    o.write(text)
+                    steps.append(step)
+
+    write_atomic(out, write)
+    return {"path": Path(out), "frames": len(steps), "steps": steps}

@@ -257,8 +257,8 @@ def plot(result: dict, images: dict, path: Path) -> None:
     extent = (0, nx * sx, 0, ny * sy)
     for ax, name in zip(axes, names):
         img = images[name]
-        kw = {"cmap": "RdBu_r", "vmin": -abs(img).max(), "vmax": abs(img).max()} if name.endswith("einstein") \
-            and name.startswith("md_") else {"cmap": "gray"}
+        kw = {"cmap": "RdBu_r", "vmin": -abs(img).max(), "vmax": abs(img).max()} \
+            if name == "md_minus_einstein" else {"cmap": "gray"}
         im = ax.imshow(img.T, origin="lower", extent=extent, **kw)
         ax.set(title=name.replace("_", " "), xlabel="x (A)", ylabel="y (A)")
         fig.colorbar(im, ax=ax, shrink=0.8)
