@@ -45,13 +45,23 @@ dump_modify d sort id format float %.17g
 
 def single_point(atoms, workdir, pair, coeff, species, *, nprocs=1, boundary="p p p", extra=""):
     """Energy, forces, per-atom energy and virial (eV, LAMMPS order) of one structure."""
+    write_single_point(atoms, workdir, pair, coeff, species, boundary=boundary, extra=extra)
+    run_lammps(Path(workdir) / "in.sp", workdir, nprocs=nprocs)
+    return read_single_point(workdir)
+
+
+def write_single_point(atoms, workdir, pair, coeff, species, *, boundary="p p p", extra=""):
+    """data.lmp and in.sp of a single point in ``workdir`` (run: ``lmp -in in.sp``)."""
     assert is_lammps_canonical(atoms.cell), "build test cells in LAMMPS orientation"
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     write_lammps_data(workdir / "data.lmp", atoms, specorder=species, masses=True,
                       units="metal", atom_style="atomic")
     write_input(workdir / "in.sp", "data.lmp", pair, coeff, boundary=boundary, extra=extra)
-    run_lammps(workdir / "in.sp", workdir, nprocs=nprocs)
+
+
+def read_single_point(workdir):
+    workdir = Path(workdir)
     thermo = read_thermo(workdir / "log.lammps")[-1]
     frame = read_dump(workdir / "dump.txt")[0]
     virial = np.array([thermo[k][0] for k in ("v_vxx", "v_vyy", "v_vzz", "v_vxy", "v_vxz", "v_vyz")])
@@ -68,3 +78,26 @@ def ase_virial(atoms):
     """-stress * V in LAMMPS order xx yy zz xy xz yz (eV)."""
     s = atoms.get_stress(voigt=True)    # xx yy zz yz xz xy
     return -atoms.get_volume() * np.array([s[0], s[1], s[2], s[5], s[4], s[3]])
+
+
+def reference(atoms, checkpoint):
+    """Energy, forces, per-atom energies and virial from nequip's own ASE calculator."""
+    from nequip.integrations.ase import NequIPCalculator
+
+    atoms = atoms.copy()
+    atoms.calc = NequIPCalculator._from_saved_model(str(checkpoint), device="cpu")
+    return {
+        "energy": atoms.get_potential_energy(),
+        "forces": atoms.get_forces(),
+        "energies": atoms.get_potential_energies(),
+        "virial": ase_virial(atoms),
+    }
+
+
+def assert_matches_reference(got, ref, natoms):
+    """A float64 model in LAMMPS agrees with its reference to round-off."""
+    assert abs(got["energy"] - ref["energy"]) < 1e-8 * natoms
+    np.testing.assert_allclose(got["forces"], ref["forces"], rtol=0, atol=1e-8)
+    np.testing.assert_allclose(got["energies"], ref["energies"], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(got["virial"], ref["virial"], rtol=1e-7, atol=1e-7)
+    assert np.abs(ref["forces"]).max() > 0.02, "forces too small for a meaningful comparison"
