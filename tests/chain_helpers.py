@@ -1,4 +1,4 @@
-"""Chain tests (ennp heat, ennp vibrations): configs with changes, a stand-in sbatch."""
+"""Chain tests (ennp heat, vibrations, md): configs with changes, a stand-in sbatch."""
 
 import json
 import os
@@ -21,11 +21,11 @@ def write_config(path: Path, base: dict, changes: dict | None = None) -> Path:
 
 
 def fake_sbatch(tmp_path: Path) -> dict:
-    """Environment whose ``sbatch`` records its arguments in tmp_path/sbatch_args and
-    answers job id 4242 (the --parsable form)."""
+    """Environment whose ``sbatch`` appends its arguments (a line per call) to
+    tmp_path/sbatch_args and answers job id 4242 (the --parsable form)."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     fake = bin_dir / "sbatch"
-    fake.write_text(f"#!/bin/bash\necho \"$@\" > {tmp_path}/sbatch_args\necho 4242\n")
+    fake.write_text(f"#!/bin/bash\necho \"$@\" >> {tmp_path}/sbatch_args\necho 4242\n")
     fake.chmod(0o755)
     return {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}

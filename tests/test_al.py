@@ -22,7 +22,7 @@ from ennp.al.state import State, exclusive
 from ennp.al.training import member_config
 from ennp.cli import main as cli
 from ennp.config import ConfigError
-from ennp.label.backends import label_file, render
+from ennp.label.backends import label_file
 from ennp.label.labelling import LabelConfig, label_structures
 
 ENNP = str(Path(sys.executable).with_name("ennp"))
@@ -243,15 +243,47 @@ def test_labelling_tasks_and_workers_give_the_serial_result(tmp_path):
         label_structures(_au_frames(4), config, tmp_path / "serial.extxyz", progress=False)
 
 
-def test_sbatch_template_renders_completely():
-    from ennp import job_templates
+def test_label_job_array_on_slurm_gives_the_serial_result(slurm, tmp_path, monkeypatch):
+    """backend kind slurm on a real (loopback) Slurm: an array of 2 tasks rendered from
+    jobs/stage.sbatch with the backend's resources; the same labels as one process."""
+    from ennp.submit.plan import Resources
 
-    text = render((job_templates() / "label_array.sbatch").read_text(), last_task=3, log_dir="logs",
-                  ennp="ennp", inp="in.extxyz", out="out.extxyz", config="al.yaml", section="label",
-                  tasks=4, sbatch_lines="#SBATCH --time=01:00:00")
-    assert "#SBATCH --array=0-3" in text and "--tasks 4" in text and "{{" not in text
-    with pytest.raises(ValueError, match="placeholder left unfilled"):
-        render("{{x}} {{y}}", x=1)
+    monkeypatch.setenv("SLURM_CONF", slurm.env()["SLURM_CONF"])
+    frames, config = _au_frames(5), LabelConfig(labeller="emt")
+    label_structures(frames, config, tmp_path / "serial.extxyz", progress=False)
+    ase.io.write(tmp_path / "in.extxyz", frames)
+    (tmp_path / "label.yaml").write_text("label: {labeller: emt}\n")
+    n, failed = label_file(tmp_path / "in.extxyz", tmp_path / "s.extxyz", config, tmp_path / "label.yaml", "label",
+                           kind="slurm", workers=2, resources=Resources(time="00:05:00"), progress=False)
+    assert (n, failed) == (5, {})
+    script = (tmp_path / "label.sbatch").read_text()
+    assert "#SBATCH --time=00:05:00" in script and "--task $SLURM_ARRAY_TASK_ID --tasks 2" in script
+    assert len(list(tmp_path.glob("label_*_*.out"))) == 2    # one log per array task
+    ref, got = (ase.io.read(tmp_path / f, index=":") for f in ("serial.extxyz", "s.extxyz"))
+    np.testing.assert_allclose([a.get_potential_energy() for a in got], [a.get_potential_energy() for a in ref],
+                               rtol=0, atol=1e-6)
+
+
+def test_al_run_submit_records_the_loop_job(tmp_path):
+    """ennp al run W --submit: the loop as one job with backend.driver's resources."""
+    from chain_helpers import fake_sbatch
+
+    env = fake_sbatch(tmp_path)
+    path = _write(tmp_path, SMALL_RUN.replace(
+        "label: {labeller: sevennet}",
+        "label: {labeller: sevennet}\nbackend: {kind: slurm, workers: 4, resources: {time: '01:00:00'},\n"
+        "          driver: {time: '48:00:00', gpus: 1, requeue_s: 600}}"))
+    work = tmp_path / "run"
+    assert cli(["al", "init", str(path), str(work)]) == 0
+    proc = subprocess.run([ENNP, "al", "run", str(work), "--submit"], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "al: submitted job 4242" in proc.stdout
+    script = (work / "al.sbatch").read_text()
+    for line in ("#SBATCH --time=48:00:00", "#SBATCH --gpus-per-node=1", "#SBATCH --signal=B:USR1@600",
+                 f"al run {work.resolve()} &"):
+        assert line in script
+    assert subprocess.run(["bash", "-n"], input=script, text=True).returncode == 0
+    assert loop.load_run(work)[1].backend.resources.time == "01:00:00"
 
 
 def test_embedded_labeller_is_sevennet_and_survives_float64_default(tmp_path):

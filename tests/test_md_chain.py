@@ -1,5 +1,5 @@
 """Issue 7 (part): ``ennp md`` runs checkpointed production MD from one YAML (builder or
-data file), resumes, submits a self-requeueing Slurm job, and refuses bad configs."""
+data file), resumes, runs as a Slurm job that requeues itself, and refuses bad configs."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from chain_helpers import fake_sbatch, write_config as write_yaml
+from chain_helpers import write_config as write_yaml
 
 from ennp.config import ConfigError
 from ennp.lammps.outputs import read_dump
@@ -69,17 +69,42 @@ def test_md_from_a_data_file_with_a_pair_file(tmp_path):
     assert json.loads((tmp_path / "w" / "md.json").read_text())["atoms"] == 108
 
 
-def test_submit_renders_a_self_requeueing_job(tmp_path):
-    env = fake_sbatch(tmp_path)
-    path = write_config(tmp_path / "md.yaml", {"md.nprocs": 8, "sbatch_args": ["--time=24:00:00"]})
-    proc = subprocess.run([ENNP, "md", str(path), "--workdir", str(tmp_path / "w"), "--submit"],
-                          capture_output=True, text=True, env=env)
-    assert proc.returncode == 0, proc.stderr
-    script = (tmp_path / "w" / "md.sbatch").read_text()
-    for line in ("#SBATCH --ntasks=8", "#SBATCH --time=24:00:00", "#SBATCH --signal=B:USR1@300", "#SBATCH --requeue",
-                 "scontrol requeue", f"md {path} --workdir {tmp_path / 'w'} &"):
+def test_submit_requeues_before_the_time_limit_and_resumes(slurm, tmp_path):
+    """--submit on a real (loopback) Slurm: one job asking for USR1 300 s before its time
+    limit, with --requeue. That signal is sent by hand mid-run (scancel --batch --signal=USR1,
+    as slurmctld does): the job requeues itself, starts again from the newest checkpoint,
+    and the joined trajectory has every frame once."""
+    import time
+
+    path = write_config(tmp_path / "md.yaml", {"md.steps": 6000, "md.every_dump": 200, "md.every_restart": 200,
+                                               "md.every_thermo": 200, "md.nprocs": 2,
+                                               "slurm": {"md": {"time": "00:20:00"}}})
+    work = tmp_path / "w"
+    proc = subprocess.run([ENNP, "md", str(path), "--workdir", str(work), "--submit"],
+                          capture_output=True, text=True, env=slurm.env())
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    job = json.loads((work / "submit.json").read_text())["stages"]["md"]["job"]
+    script = (work / "md.sbatch").read_text()
+    for line in ("#SBATCH --ntasks=2", "#SBATCH --time=00:20:00", "#SBATCH --signal=B:USR1@300",
+                 "#SBATCH --requeue", "scontrol requeue", f"md {path.resolve()} --workdir {work} --until md &"):
         assert line in script
-    assert subprocess.run(["bash", "-n", str(tmp_path / "w" / "md.sbatch")]).returncode == 0
+    deadline = time.time() + 300
+    while not list((work / "run").glob("restart.*.bin")):    # the first checkpoint is written
+        assert time.time() < deadline and slurm.state(job) in ("PENDING", "RUNNING"), slurm.state(job)
+        time.sleep(0.2)
+    slurm.run("scancel", "--batch", "--signal=USR1", job)
+    while slurm.state(job) != "PENDING":    # requeued ...
+        assert time.time() < deadline and slurm.state(job) in ("RUNNING", "REQUEUED", "COMPLETING"), slurm.state(job)
+        time.sleep(0.2)
+    # ... and held 120 s by Slurm (BeginTime) before it starts again: release it now
+    slurm.run("scontrol", "update", f"JobId={job}", "StartTime=now")
+    assert slurm.wait(job, timeout=600) == "COMPLETED"
+    assert "Restarts=1" in slurm.run("scontrol", "show", "job", job).stdout
+    out = (work / f"md_{job}.out").read_text()
+    assert f"requeueing job {job}" in out and "md segment 1: steps" in out
+    summary = json.loads((work / "md.json").read_text())
+    assert summary["segments"] == 2 and summary["steps"] == 6000
+    assert [f["step"] for f in read_dump(work / "run" / "trajectory.dump")] == list(range(0, 6001, 200))
 
 
 @pytest.mark.parametrize("changes, message", [
@@ -88,6 +113,10 @@ def test_submit_renders_a_self_requeueing_job(tmp_path):
     ({"species": ["Au"]}, "stand-ins exist for Ti O Au and Mo S C"),
     ({"md.every_restart": 250}, "must be a multiple of every_dump"),
     ({"md.ensemble": "npt"}, "ensemble must be one of"),
+    ({"slurm": {"mdd": {}}}, r"slurm: unknown step\(s\) \['mdd'\]; steps are all, md"),
+    ({"slurm": {"md": 4}}, "slurm.md: expected a mapping of resources"),
+    ({"slurm": {"all": {"ntasks": 0}}}, "slurm.md: ntasks must be >= 1"),
+    ({"slurm": {"md": {"gpu": 1}}}, r"slurm.md: unknown field\(s\) \['gpu'\]"),
 ])
 def test_bad_md_configs(tmp_path, changes, message):
     path = write_config(tmp_path / "bad.yaml", changes)

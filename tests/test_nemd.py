@@ -190,15 +190,26 @@ def test_bad_pair_file_gives_the_lammps_error(tmp_path):
     assert "ERROR" in proc.stderr and "pair coeffs are not set" in proc.stderr.lower()
 
 
-def test_submit_renders_and_submits_an_sbatch_job(tmp_path):
+def test_submit_renders_a_job_per_step(tmp_path):
+    """--submit: the nemd step on nprocs x parallel ranks, the report step after it (afterok).
+    (The same plan machinery runs on a real Slurm in test_vib_chain and test_md_chain.)"""
     env = fake_sbatch(tmp_path)
-    path = write_config(tmp_path / "heat.yaml", {"sbatch_args": ["--partition=debug", "--time=01:00:00"]})
-    proc = subprocess.run([ENNP, "heat", str(path), "--workdir", str(tmp_path / "w"), "--submit"],
+    path = write_config(tmp_path / "heat.yaml", {"slurm": {"all": {"partition": "debug"},
+                                                           "nemd": {"time": "01:00:00"}}})
+    work = tmp_path / "w"
+    proc = subprocess.run([ENNP, "heat", str(path), "--workdir", str(work), "--submit"],
                           capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stderr
-    assert "Slurm job 4242" in proc.stdout
-    script = (tmp_path / "w" / "heat.sbatch").read_text()
-    assert "#SBATCH --ntasks=2" in script and "#SBATCH --partition=debug" in script
-    assert f"heat {path} --workdir {tmp_path / 'w'}" in script and "{{" not in script
-    assert subprocess.run(["bash", "-n", str(tmp_path / "w" / "heat.sbatch")]).returncode == 0
-    assert (tmp_path / "sbatch_args").read_text().split() == ["--parsable", str(tmp_path / "w" / "heat.sbatch")]
+    assert "nemd: submitted job 4242" in proc.stdout and "report: submitted job 4242 after nemd" in proc.stdout
+    nemd, report = (work / "nemd.sbatch").read_text(), (work / "report.sbatch").read_text()
+    for line in ("#SBATCH --ntasks=2", "#SBATCH --partition=debug", "#SBATCH --time=01:00:00",
+                 f"heat {path} --workdir {work} --until nemd"):
+        assert line in nemd
+    assert "#SBATCH --ntasks=1" in report and "--time" not in report and "--until report" in report
+    for script in (nemd, report):
+        assert "{{" not in script
+        assert subprocess.run(["bash", "-n"], input=script, text=True).returncode == 0
+    calls = (tmp_path / "sbatch_args").read_text().splitlines()
+    assert calls == [f"--parsable {work / 'nemd.sbatch'}",
+                     f"--parsable --dependency=afterok:4242 {work / 'report.sbatch'}"]
+    assert json.loads((work / "submit.json").read_text())["plan"] == f"ennp heat {path.resolve()}"

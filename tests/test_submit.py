@@ -101,3 +101,11 @@ def test_example_plan_is_valid():
     plan = load_plan(Path(ennp.__file__).parent / "submit" / "example.yaml")
     assert [s.name for s in plan.stages] == ["label", "train", "deploy", "md"]
     assert plan.stages[0].array == 8 and plan.stages[1].resources.gpus == 1
+
+
+def test_render_refuses_unfilled_placeholders():
+    from ennp.submit.jobs import render
+
+    assert render("{{x}}-{{y}}", x=1, y="b") == "1-b"
+    with pytest.raises(ValueError, match="placeholder left unfilled"):
+        render("{{x}} {{y}}", x=1)

@@ -1,5 +1,5 @@
 """Issue 6: ``ennp vibrations`` runs build -> MD -> analysis -> HR-TEM from one YAML
-(classical stand-in, small flake), resumes, submits to Slurm, and refuses bad configs."""
+(classical stand-in, small flake), resumes, runs as Slurm jobs, and refuses bad configs."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from chain_helpers import fake_sbatch, write_config as write_yaml
+from chain_helpers import write_config as write_yaml
 
 from ennp.config import ConfigError
 from ennp.vibrations.config import load_vib_config
@@ -82,17 +82,30 @@ def test_chain_resumes_and_redoes_only_what_is_missing(chain):
     assert (work / "tem" / "tem.json").is_file()
 
 
-def test_submit_renders_the_vibrations_job(tmp_path):
-    env = fake_sbatch(tmp_path)
-    path = write_config(tmp_path / "vib.yaml", {"md.nprocs": 4, "sbatch_args": ["--time=02:00:00"]})
-    proc = subprocess.run([ENNP, "vibrations", str(path), "--workdir", str(tmp_path / "w"), "--submit"],
-                          capture_output=True, text=True, env=env)
-    assert proc.returncode == 0, proc.stderr
-    assert "Slurm job 4242" in proc.stdout
-    script = (tmp_path / "w" / "vibrations.sbatch").read_text()
-    assert "#SBATCH --ntasks=4" in script and "#SBATCH --time=02:00:00" in script
-    assert f"vibrations {path} --workdir {tmp_path / 'w'}" in script and "{{" not in script
-    assert subprocess.run(["bash", "-n", str(tmp_path / "w" / "vibrations.sbatch")]).returncode == 0
+def test_submit_runs_a_job_per_step_on_slurm(chain, slurm, tmp_path):
+    """--submit on a real (loopback) Slurm: md, analysis and tem as three jobs, each after the
+    one before, in a copy of the finished work folder without its images: the first two find
+    their outputs and the tem job makes the images again; ennp submit --status reads it back."""
+    import shutil
+
+    work = tmp_path / "w"
+    shutil.copytree(chain["work"], work, ignore=shutil.ignore_patterns("tem"))
+    path = write_config(tmp_path / "vib.yaml", {"slurm": {"tem": {"time": "00:10:00", "extra": ["--comment=tem"]}}})
+    proc = subprocess.run([ENNP, "vibrations", str(path), "--workdir", str(work), "--submit"],
+                          capture_output=True, text=True, env=slurm.env())
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "analysis: submitted job" in proc.stdout and "after analysis" in proc.stdout
+    state = json.loads((work / "submit.json").read_text())["stages"]
+    assert [state[s]["after"] for s in ("md", "analysis", "tem")] == [[], ["md"], ["analysis"]]
+    assert slurm.wait(state["tem"]["job"]) == "COMPLETED"
+    assert "#SBATCH --time=00:10:00" in (work / "tem.sbatch").read_text()
+    status = subprocess.run([ENNP, "submit", "--status", str(work)], capture_output=True, text=True,
+                            env=slurm.env()).stdout
+    assert status.count("COMPLETED") >= 3 and "FAILED" not in status
+    assert "md: kept from an earlier run" in (work / f"md_{state['md']['job']}.out").read_text()
+    tem = json.loads((work / "tem" / "tem.json").read_text())
+    assert tem["mean_column_contrast"] == json.loads((chain["work"] / "tem" / "tem.json").read_text())[
+        "mean_column_contrast"]
 
 
 @pytest.mark.parametrize("changes, message", [

@@ -1,17 +1,15 @@
 """Shared pieces of the ``ennp heat|vibrations|md`` chains: starting the work folder,
-and submitting a whole chain as one sbatch job."""
+stopping after a step, and submitting the chain as an ``ennp submit`` plan."""
 
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Callable
 
-from . import job_templates
 from .config import ConfigError
-from .label.backends import render
+from .submit.jobs import ennp_command, submit_plan
+from .submit.plan import Plan, Stage, step_resources
 
 
 def start_chain(config_path: str | Path, workdir: str | Path, config, prepare: Callable) -> tuple[Path, dict]:
@@ -27,22 +25,21 @@ def start_chain(config_path: str | Path, workdir: str | Path, config, prepare: C
         raise ConfigError(f"{config_path}: structure: {exc}") from exc
 
 
-def submit_chain(template: str, config_path: str | Path, workdir: str | Path, ntasks: int,
-                 sbatch_args=()) -> str:
-    """Render ``jobs/<template>`` into the work folder and submit it; returns the job id.
-    The template's placeholders: ntasks, workdir, ennp, config, sbatch_lines."""
-    workdir = Path(workdir).resolve()
-    workdir.mkdir(parents=True, exist_ok=True)
-    script = render((job_templates() / template).read_text(), ntasks=ntasks, workdir=workdir,
-                    ennp=Path(sys.executable).with_name("ennp"), config=Path(config_path).resolve(),
-                    sbatch_lines="\n".join(f"#SBATCH {a}" for a in sbatch_args))
-    path = workdir / template
-    path.write_text(script)
-    try:
-        proc = subprocess.run(["sbatch", "--parsable", str(path)], capture_output=True, text=True)
-    except FileNotFoundError:
-        raise RuntimeError(f"sbatch not found: no Slurm on this machine ({path} is written; "
-                           "run without --submit to run the chain here)") from None
-    if proc.returncode != 0:
-        raise RuntimeError(f"sbatch {path} failed: {proc.stderr.strip() or proc.stdout.strip()}")
-    return proc.stdout.strip().split(";")[0]
+def check_step(config, until: str | None) -> None:
+    if until is not None and until not in config.chain_steps():
+        raise ValueError(f"--until {until}: not a step of this chain; steps are {', '.join(config.chain_steps())}")
+
+
+def submit_chain(verb: str, config_path: str | Path, workdir: str | Path, config, progress=print) -> dict:
+    """Submit the chain as an ``ennp submit`` plan: one job per step (``ennp VERB CONFIG
+    --until STEP``), each after the one before (afterok), with the step's resources from the
+    config's ``slurm:`` section. Job ids go to W/submit.json (``ennp submit --status W``).
+    In a container the image's ``ennp`` runs; elsewhere this environment's."""
+    resources = step_resources(config.slurm, config.chain_steps(), f"{config_path}: slurm")
+    workdir, config_path = Path(workdir).resolve(), Path(config_path).resolve()
+    stages, before = [], []
+    for step, res in resources.items():
+        command = ennp_command(res, verb, config_path, "--workdir", workdir, "--until", step)
+        stages.append(Stage(name=step, command=command, after=before, resources=res))
+        before = [step]
+    return submit_plan(Plan(stages), workdir, progress=progress, source=f"ennp {verb} {config_path}")

@@ -47,6 +47,9 @@ def _al(args) -> int:
     if args.al_verb == "init":
         loop.init_run(args.config, args.workdir)
         print(f"initialised {args.workdir} from {args.config}; next: ennp al run {args.workdir}")
+    elif args.al_verb == "run" and args.submit:
+        loop.submit(args.workdir)
+        print(f"ennp submit --status {args.workdir}")
     elif args.al_verb == "run":
         finished = loop.run(args.workdir)
         paths = write_report(args.workdir)
@@ -123,18 +126,20 @@ def _beam(args) -> int:
 
 
 def _chain(args, name: str, outputs: str) -> int:
-    """``ennp heat|vibrations|md``: run the chain here, or submit it to Slurm."""
+    """``ennp heat|vibrations|md``: run the chain here (up to --until), or submit it to Slurm."""
     import importlib
     from pathlib import Path
+
+    from .chains import submit_chain
 
     chain = importlib.import_module(f".{name}.chain", __package__)
     workdir = Path(args.workdir or Path("runs") / Path(args.config).stem)
     if args.submit:
-        job = chain.submit_chain(args.config, workdir)
-        print(f"submitted the {args.verb} chain as Slurm job {job}; results in {workdir}")
+        submit_chain(name, args.config, workdir, chain.load_config(args.config))
+        print(f"results in {workdir}; ennp submit --status {workdir}")
         return 0
-    chain.run_chain(args.config, workdir)
-    print(f"results in {workdir}: {outputs}")
+    chain.run_chain(args.config, workdir, until=args.until)
+    print(f"results in {workdir}: {outputs}" if args.until is None else f"done up to {args.until} in {workdir}")
     return 0
 
 
@@ -202,7 +207,10 @@ def add_chain(sub, name: str, help: str, outputs: str) -> None:
     p = sub.add_parser(name, help=help)
     p.add_argument("config", help=f"{name} YAML (see python/ennp/{name}/example.yaml)")
     p.add_argument("--workdir", help="default runs/<config name>")
-    p.add_argument("--submit", action="store_true", help="run it as a Slurm job (sbatch) instead of here")
+    p.add_argument("--until", metavar="STEP", help="stop after this step (each --submit job runs one)")
+    p.add_argument("--submit", action="store_true",
+                   help="submit one Slurm job per step (resources from the config's slurm: section), "
+                        "recorded for ennp submit --status/--resubmit W")
     p.set_defaults(func=lambda args: _chain(args, name, outputs))
 
 
@@ -243,6 +251,7 @@ def main(argv=None) -> int:
     q.add_argument("workdir")
     q = al.add_parser("run", help="run or resume the loop until it converges or hits the generation limit")
     q.add_argument("workdir")
+    q.add_argument("--submit", action="store_true", help="run the loop as a Slurm job (backend.driver resources)")
     q = al.add_parser("status", help="what is done in each generation")
     q.add_argument("workdir")
     q = al.add_parser("report", help="plots (PNG) and summary (JSON) per generation")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ..config import ConfigError, build, load_yaml
 from ..label.labelling import LabelConfig
+from ..submit.plan import Resources
 from ..train.nequip_config import ModelSettings
 
 
@@ -140,7 +141,8 @@ class Convergence:
 class Backend:
     kind: str = "local"             # local: this machine; slurm: label as an sbatch job array
     workers: int = 1                # parallel labelling processes (local) or array tasks (slurm)
-    sbatch_args: tuple = ()         # extra sbatch options for the slurm backend
+    resources: Resources = field(default_factory=Resources)    # of each label array task (slurm)
+    driver: Resources = field(default_factory=Resources)       # of the loop's job (ennp al run --submit)
 
     def __post_init__(self):
         if self.kind not in ("local", "slurm"):

@@ -77,6 +77,20 @@ def load_run(workdir: Path) -> tuple[State, ALConfig]:
     return state, load_al_config(workdir / CONFIG_NAME, base_dir=state.data["base_dir"])
 
 
+def submit(workdir: str | Path) -> dict:
+    """The loop as a Slurm job (``ennp submit`` with one stage, resources backend.driver):
+    it trains and explores in that job and, with backend kind slurm, labels through job
+    arrays it submits itself. Recorded in W/submit.json (``ennp submit --status W``)."""
+    from ..submit.jobs import ennp_command, submit_plan
+    from ..submit.plan import Plan, Stage
+
+    workdir = Path(workdir).resolve()
+    _, config = load_run(workdir)
+    stage = Stage(name="al", command=ennp_command(config.backend.driver, "al", "run", workdir),
+                  resources=config.backend.driver)
+    return submit_plan(Plan([stage]), workdir, source=f"ennp al run {workdir}")
+
+
 def run(workdir: str | Path, *, progress=stderr_progress) -> dict:
     """Run (or resume) the loop until it stops; returns the state's 'finished' record."""
     workdir = Path(workdir)
@@ -132,7 +146,7 @@ def _initial_data(workdir: Path, state: State, config: ALConfig, progress) -> tu
 def _label(workdir: Path, config: ALConfig, inp: Path, out: Path):
     """Label ``inp`` into ``out`` on the configured backend (the settings: al.yaml's label section)."""
     return label_file(inp, out, config.label, workdir / CONFIG_NAME, "label", kind=config.backend.kind,
-                      workers=config.backend.workers, sbatch_args=config.backend.sbatch_args)
+                      workers=config.backend.workers, resources=config.backend.resources)
 
 
 def _labelled_until(workdir: Path, gen: int) -> list:

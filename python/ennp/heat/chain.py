@@ -15,13 +15,14 @@ from pathlib import Path
 import numpy as np
 
 from ..builders import build_structure
-from ..chains import start_chain
+from ..chains import check_step, start_chain
 from ..builders.bulk import AU_A
 from ..builders.interface import write_structure
 from ..files import write_json
 from . import eels
-from .config import HeatConfig, load_heat_config
-from .nemd import layout, run_seeds
+from .config import HeatConfig
+from .config import load_heat_config as load_config
+from .nemd import layout, run_seeds, seed_dir
 from .nemd_analysis import analyse, last_run, plot_steady, plot_transient
 from .potentials import write_nemd_pair_file
 from .report import heating_table, plot_heating
@@ -93,8 +94,10 @@ def beam_heating(config: HeatConfig, g: float, g_err: float, regions: dict, work
     return result
 
 
-def run_chain(config_path: str | Path, workdir: str | Path) -> dict:
-    config = load_heat_config(config_path)
+def run_chain(config_path: str | Path, workdir: str | Path, until: str | None = None) -> dict:
+    """Run (or resume) the chain; ``until``: stop after that step (nemd: runs and G)."""
+    config = load_config(config_path)
+    check_step(config, until)
     t_start = time.time()
     workdir, regions = start_chain(config_path, workdir, config, prepare)
     print(f"structure: {regions['natoms']} atoms ({regions['n_particle']} in the particle), contact area "
@@ -115,9 +118,11 @@ def run_chain(config_path: str | Path, workdir: str | Path) -> dict:
         (plot_steady if method == "steady" else plot_transient)(runs, result, workdir / f"{method}.png")
         print(f"{method}: G = {result['G_MW_m2K']:.1f} +- {result['G_err_MW_m2K']:.1f} MW m^-2 K^-1", flush=True)
         summary[method] = {k: result[k] for k in ("G_MW_m2K", "G_err_MW_m2K")}
-        if method == "transient" and s.transient.vel_every:
-            ph = phonon_overlap(folders[0], regions["nsub"], config.species, s.dt, workdir)
-            summary["vdos_overlap"] = ph["overlap"]
+    if until == "nemd":
+        return summary
+    if "transient" in s.methods and s.transient.vel_every:
+        ph = phonon_overlap(seed_dir(workdir, "transient", s.seeds[0]), regions["nsub"], config.species, s.dt, workdir)
+        summary["vdos_overlap"] = ph["overlap"]
     g = summary[config.beam.conductance_from]
     beam = beam_heating(config, g["G_MW_m2K"], g["G_err_MW_m2K"], regions, workdir)
     for label, table in beam["tables"].items():
@@ -127,12 +132,3 @@ def run_chain(config_path: str | Path, workdir: str | Path) -> dict:
     summary["wall_s"] = time.time() - t_start
     write_json(workdir / "heat.json", summary)
     return summary
-
-
-def submit_chain(config_path: str | Path, workdir: str | Path) -> str:
-    """Submit the chain as one Slurm job (jobs/heat.sbatch); returns the job id."""
-    from ..chains import submit_chain as submit
-
-    config = load_heat_config(config_path)
-    return submit("heat.sbatch", config_path, workdir, config.nemd.nprocs * config.nemd.parallel,
-                  config.sbatch_args)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..config import ConfigError, PairSpec, StructureSpec, build, load_yaml, resolve_file, resolve_pair
+from ..submit.plan import step_resources
 from .nemd import NemdSettings
 
 
@@ -50,11 +51,16 @@ class HeatConfig:
     pair: PairSpec = field(default_factory=lambda: PairSpec(style="classical"))
     nemd: NemdSettings = field(default_factory=NemdSettings)
     beam: BeamSpec = field(default_factory=BeamSpec)
-    sbatch_args: list = field(default_factory=list)    # extra #SBATCH options for --submit
+    slurm: dict = field(default_factory=dict)    # --submit: resources per step or all (ennp.submit.plan.Resources)
 
     def __post_init__(self):
         if not self.species or len(set(self.species)) != len(self.species):
             raise ValueError(f"species must be distinct element symbols, got {self.species}")
+
+    def chain_steps(self) -> dict[str, dict]:
+        """The chain's steps (``--until``, one Slurm job each with ``--submit``) and their
+        default resources: the NEMD runs use nprocs x parallel ranks."""
+        return {"nemd": {"ntasks": self.nemd.nprocs * self.nemd.parallel}, "report": {}}
 
 
 def load_heat_config(path: str | Path) -> HeatConfig:
@@ -66,4 +72,5 @@ def load_heat_config(path: str | Path) -> HeatConfig:
     if config.beam.conductance_from not in config.nemd.methods:
         raise ConfigError(f"{path}: beam.conductance_from is {config.beam.conductance_from!r} "
                           f"but nemd.methods only runs {config.nemd.methods}")
+    step_resources(config.slurm, config.chain_steps(), f"{path}: slurm")
     return config

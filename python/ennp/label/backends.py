@@ -1,7 +1,8 @@
 """Where labelling runs: in this process, in parallel local workers, or as a
-Slurm job array. All three run :func:`~ennp.label.labelling.label_structures`
-on shares of the same structures (``ennp label --task i --tasks N``), so they
-resume the same way and give the same file.
+Slurm job array (jobs/stage.sbatch, rendered as ``ennp submit`` does). All three
+run :func:`~ennp.label.labelling.label_structures` on shares of the same
+structures (``ennp label --task i --tasks N``), so they resume the same way and
+give the same file.
 """
 
 from __future__ import annotations
@@ -12,39 +13,31 @@ from pathlib import Path
 
 import ase.io
 
-from .. import job_templates
+from ..submit.jobs import ennp_command, sbatch, write_stage_script
+from ..submit.plan import Resources, Stage
 from .labelling import LabelConfig, label_structures
 
 
-def render(template: str, **values) -> str:
-    for name, value in values.items():
-        template = template.replace("{{" + name + "}}", str(value))
-    if "{{" in template:
-        raise ValueError(f"template placeholder left unfilled: {template[template.index('{{'):][:40]}")
-    return template
-
-
 def label_file(inp: Path, out: Path, config: LabelConfig, config_file: Path, section: str,
-               *, kind: str = "local", workers: int = 1, sbatch_args=(), progress: bool = True):
-    """Label structures of extxyz ``inp`` into ``out``; returns (number labelled, failures)."""
+               *, kind: str = "local", workers: int = 1, resources: Resources | None = None,
+               progress: bool = True):
+    """Label structures of extxyz ``inp`` into ``out``; returns (number labelled, failures).
+    kind slurm: a job array of ``workers`` tasks, each with ``resources``, rendered from
+    jobs/stage.sbatch into out's folder; this call returns when every task has ended."""
     frames = ase.io.read(inp, index=":")
     tasks = max(1, min(workers, len(frames)))
     ennp = str(Path(sys.executable).with_name("ennp"))
     cli = [ennp, "label", str(inp), str(out), "--config", str(config_file), "--section", section]
     if kind == "slurm":
-        log_dir = out.parent / "slurm_logs"
-        log_dir.mkdir(parents=True, exist_ok=True)
-        script = render((job_templates() / "label_array.sbatch").read_text(),
-                        last_task=tasks - 1, log_dir=log_dir, ennp=ennp, inp=inp, out=out,
-                        config=config_file, section=section, tasks=tasks,
-                        sbatch_lines="\n".join(f"#SBATCH {a}" for a in sbatch_args))
-        path = out.with_name(out.name + ".sbatch")
-        path.write_text(script)
-        # --wait: sbatch returns when every array task has ended
-        proc = subprocess.run(["sbatch", "--wait", "--parsable", str(path)], capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise RuntimeError(f"label job array {path} failed: {proc.stderr.strip() or proc.stdout.strip()}"
-                               f" (task logs in {log_dir})")
+        resources = resources or Resources()
+        stage = Stage(name="label", command=f"{ennp_command(resources, *cli[1:])} --task $SLURM_ARRAY_TASK_ID "
+                                            f"--tasks {tasks}",
+                      array=tasks, resources=resources)
+        script = write_stage_script(stage, out.parent)
+        try:
+            sbatch(script, f"0-{tasks - 1}", wait=True)
+        except RuntimeError as exc:
+            raise RuntimeError(f"label job array {script}: {exc} (task logs: {out.parent}/label_*.out)") from None
     elif tasks > 1:
         procs = [subprocess.Popen(cli + ["--task", str(t), "--tasks", str(tasks)]) for t in range(tasks)]
         codes = [p.wait() for p in procs]

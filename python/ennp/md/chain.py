@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..builders import build_structure
-from ..chains import start_chain
+from ..chains import check_step, start_chain
 from ..builders.interface import fixed_height, write_structure
 from ..files import write_json
 from ..heat.potentials import classical_au_tio2
@@ -24,7 +24,8 @@ from ..lammps.outputs import read_loop_time, read_thermo
 from ..lammps.pair_file import write_pair_file
 from ..lammps.production import run_production, segments
 from ..vibrations.potentials import classical_mos2_carbon
-from .config import MdConfig, load_md_config
+from .config import MdConfig
+from .config import load_md_config as load_config
 
 
 def classical(species) -> str:
@@ -72,8 +73,10 @@ def prepare(config: MdConfig, workdir: Path) -> dict:
     return json.loads(meta_file.read_text())
 
 
-def run_chain(config_path: str | Path, workdir: str | Path, progress=print) -> dict:
-    config = load_md_config(config_path)
+def run_chain(config_path: str | Path, workdir: str | Path, progress=print, until: str | None = None) -> dict:
+    """Run (or resume) the production run (its one step: md)."""
+    config = load_config(config_path)
+    check_step(config, until)
     t_start = time.time()
     workdir, meta = start_chain(config_path, workdir, config, prepare)
     progress(f"structure: {meta['natoms']} atoms -> {meta['data']}", flush=True)
@@ -85,11 +88,3 @@ def run_chain(config_path: str | Path, workdir: str | Path, progress=print) -> d
     progress(f"md: {result['steps']} steps in {result['segments']} segment(s); {result['frames']} frames -> "
              f"{result['trajectory']}", flush=True)
     return result
-
-
-def submit_chain(config_path: str | Path, workdir: str | Path) -> str:
-    """Submit as one Slurm job that requeues itself before its time limit (jobs/md.sbatch)."""
-    from ..chains import submit_chain as submit
-
-    config = load_md_config(config_path)
-    return submit("md.sbatch", config_path, workdir, config.md.nprocs, config.sbatch_args)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ..config import ConfigError, PairSpec, StructureSpec, build, load_yaml, resolve_file, resolve_pair
 from ..lammps.production import ProductionSettings
+from ..submit.plan import step_resources
 
 
 @dataclass(frozen=True)
@@ -21,13 +22,18 @@ class MdConfig:
     z_fixed: float = -1.0e9         # A, atoms below are held (with a builder: its fixed layer)
     pair: PairSpec = field(default_factory=PairSpec)
     md: ProductionSettings = field(default_factory=ProductionSettings)
-    sbatch_args: list = field(default_factory=list)    # extra #SBATCH options for --submit
+    slurm: dict = field(default_factory=dict)    # --submit: resources per step or all (ennp.submit.plan.Resources)
 
     def __post_init__(self):
         if not self.species or len(set(self.species)) != len(self.species):
             raise ValueError(f"species must be distinct element symbols, got {self.species}")
         if bool(self.structure.builder) == bool(self.data):
             raise ValueError("give either structure.builder or data (a LAMMPS data file), not both or none")
+
+    def chain_steps(self) -> dict[str, dict]:
+        """One step (one Slurm job with ``--submit``) on md.nprocs ranks that requeues itself
+        5 minutes before its time limit and goes on from its newest checkpoint."""
+        return {"md": {"ntasks": self.md.nprocs, "requeue_s": 300}}
 
 
 def load_md_config(path: str | Path) -> MdConfig:
@@ -37,4 +43,5 @@ def load_md_config(path: str | Path) -> MdConfig:
     if config.pair.style == "classical" and sorted(config.species) not in (["Au", "O", "Ti"], ["C", "Mo", "S"]):
         raise ConfigError(f"{path}: pair.style classical: stand-ins exist for Ti O Au and Mo S C, "
                           f"not {config.species}")
+    step_resources(config.slurm, config.chain_steps(), f"{path}: slurm")
     return replace(config, data=resolve_file(path, "data", config.data), pair=resolve_pair(path, config.pair))

@@ -12,13 +12,14 @@ them are pointed at the new job (``scontrol update ... Dependency=``).
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
+import sys
 from pathlib import Path
 
 from .. import job_templates
 from ..files import write_json
-from ..label.backends import render
-from .plan import Plan, load_plan
+from .plan import Plan, Resources, Stage, load_plan
 
 FAILED = ("FAILED", "TIMEOUT", "NODE_FAIL", "CANCELLED", "OUT_OF_MEMORY", "BOOT_FAIL", "DEADLINE", "PREEMPTED")
 ACTIVE = ("PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "REQUEUED", "RESIZING", "SUSPENDED")
@@ -31,13 +32,42 @@ def _slurm(*cmd: str) -> subprocess.CompletedProcess:
         raise RuntimeError(f"{cmd[0]} not found: no Slurm on this machine") from None
 
 
-def sbatch(script: Path, array: str = "", dependency: str = "") -> str:
-    cmd = ["sbatch", "--parsable"] + ([f"--array={array}"] if array else []) + \
+def sbatch(script: Path, array: str = "", dependency: str = "", wait: bool = False) -> str:
+    """Submit; the job id. ``wait``: return when the job (every array task) has ended."""
+    cmd = ["sbatch", "--parsable"] + (["--wait"] if wait else []) + ([f"--array={array}"] if array else []) + \
           ([f"--dependency={dependency}"] if dependency else []) + [str(script)]
     proc = _slurm(*cmd)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed: {proc.stderr.strip() or proc.stdout.strip()}")
     return proc.stdout.strip().split(";")[0]
+
+
+def render(template: str, **values) -> str:
+    """Fill a template's {{placeholders}}; one left unfilled is an error."""
+    for name, value in values.items():
+        template = template.replace("{{" + name + "}}", str(value))
+    if "{{" in template:
+        raise ValueError(f"template placeholder left unfilled: {template[template.index('{{'):][:40]}")
+    return template
+
+
+def ennp_command(resources: Resources, *args) -> str:
+    """An ``ennp`` command line for a job: this environment's ennp, or the image's inside a
+    container."""
+    ennp = "ennp" if resources.container else str(Path(sys.executable).with_name("ennp"))
+    return " ".join(shlex.quote(str(a)) for a in (ennp, *args))
+
+
+def write_stage_script(stage: Stage, workdir: Path) -> Path:
+    """jobs/stage.sbatch rendered for ``stage`` as workdir/<name>.sbatch (run in workdir;
+    its output in workdir/<name>_<job>[_<task>].out)."""
+    setup, command = stage.resources.wrap(stage.command)
+    script = Path(workdir) / f"{stage.name}.sbatch"
+    script.write_text(render((job_templates() / "stage.sbatch").read_text(), job_name=f"ennp-{stage.name}",
+                             workdir=Path(workdir).resolve(),
+                             output=f"{stage.name}_%A_%a.out" if stage.array else f"{stage.name}_%j.out",
+                             sbatch_lines="\n".join(stage.resources.sbatch_lines()), setup=setup, command=command))
+    return script
 
 
 def _state_path(workdir: Path) -> Path:
@@ -51,25 +81,21 @@ def load_state(workdir: str | Path) -> dict:
     return json.loads(path.read_text())
 
 
-def submit_plan(plan_path: str | Path, workdir: str | Path, progress=print) -> dict:
+def submit_plan(plan: Plan | str | Path, workdir: str | Path, progress=print, source: str = "") -> dict:
     """Render and submit every stage not yet submitted, in order, each after the stages it
-    names (afterok); record the job ids. Returns the state."""
-    plan: Plan = load_plan(plan_path)
+    names (afterok); record the job ids. ``plan``: a Plan (``source`` says where it came
+    from) or a plan YAML. Returns the state."""
+    if not isinstance(plan, Plan):
+        plan, source = load_plan(plan), str(Path(plan).resolve())
     workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     state_path = _state_path(workdir)
-    state = json.loads(state_path.read_text()) if state_path.exists() else {"plan": str(Path(plan_path).resolve()),
-                                                                            "stages": {}}
-    template = (job_templates() / "stage.sbatch").read_text()
+    state = json.loads(state_path.read_text()) if state_path.exists() else {"plan": source, "stages": {}}
     for stage in plan.stages:
         if stage.name in state["stages"]:
             progress(f"{stage.name}: already submitted as job {state['stages'][stage.name]['job']}", flush=True)
             continue
-        setup, command = stage.resources.wrap(stage.command)
-        script = workdir / f"{stage.name}.sbatch"
-        script.write_text(render(template, job_name=f"ennp-{stage.name}", workdir=workdir, name=stage.name,
-                                 sbatch_lines="\n".join(stage.resources.sbatch_lines()), setup=setup,
-                                 command=command))
+        script = write_stage_script(stage, workdir)
         after = [state["stages"][a]["job"] for a in stage.after]
         job = sbatch(script, f"0-{stage.array - 1}" if stage.array else "",
                      "afterok:" + ":".join(after) if after else "")
@@ -124,21 +150,21 @@ def status(workdir: str | Path) -> dict:
 
 
 def resubmit_failed(workdir: str | Path, progress=print) -> dict:
-    """Resubmit the failed tasks of array stages; stages waiting on them wait on the retry."""
+    """Resubmit failed stages (of an array, just the failed tasks); stages waiting on them
+    wait on the retry. A stage's command should resume what it finished (ennp's chain steps
+    and ``ennp label --task`` do)."""
     workdir = Path(workdir).resolve()
     state = load_state(workdir)
     report = status(workdir)
     for name, s in state["stages"].items():
-        failed = sorted(int(k) for k, v in report[name]["tasks"].items() if v in FAILED)
+        failed = sorted(int(k or 0) for k, v in report[name]["tasks"].items() if v in FAILED)
         if not failed:
             continue
-        if not s["array"]:
-            raise RuntimeError(f"stage {name} (job {s['job']}) failed and is not an array: fix the cause and "
-                               "submit the plan again in a new folder")
-        job = sbatch(Path(s["script"]), ",".join(map(str, failed)))
-        s["retries"].append({"job": job, "tasks": failed})
+        job = sbatch(Path(s["script"]), ",".join(map(str, failed)) if s["array"] else "")
+        s["retries"].append({"job": job, "tasks": failed if s["array"] else []})
         write_json(_state_path(workdir), state)
-        progress(f"{name}: tasks {failed} resubmitted as job {job}", flush=True)
+        progress(f"{name}: " + (f"tasks {failed}" if s["array"] else f"job {s['job']}") + f" resubmitted as job {job}",
+                 flush=True)
         for other, o in state["stages"].items():
             if name in o["after"] and report[other]["summary"] in ("ACTIVE", "UNKNOWN"):
                 waits = []

@@ -20,6 +20,8 @@ class Resources:
     mem: str = ""                   # e.g. 8G; empty: DefMemPerCPU
     modules: list = field(default_factory=list)     # `module load` before the command
     container: str = ""             # an Apptainer image: the command runs inside it
+    requeue_s: int = 0              # > 0: signalled this many seconds before the time limit, the
+                                    # job requeues itself (for commands that resume, e.g. ennp md)
     extra: list = field(default_factory=list)       # more #SBATCH options
 
     def __post_init__(self):
@@ -28,6 +30,8 @@ class Resources:
                 raise ValueError(f"{name} must be >= 1")
         if self.gpus < 0:
             raise ValueError("gpus must be >= 0")
+        if self.requeue_s < 0:
+            raise ValueError("requeue_s must be >= 0")
 
     def sbatch_lines(self) -> list[str]:
         lines = [f"--nodes={self.nodes}", f"--ntasks={self.ntasks}", f"--cpus-per-task={self.cpus_per_task}"]
@@ -35,17 +39,23 @@ class Resources:
         lines += [f"--gpus-per-node={self.gpus}"] if self.gpus else []
         lines += [f"--time={self.time}"] if self.time else []
         lines += [f"--mem={self.mem}"] if self.mem else []
+        lines += [f"--signal=B:USR1@{self.requeue_s}", "--requeue", "--open-mode=append"] if self.requeue_s else []
         return [f"#SBATCH {line}" for line in lines + list(self.extra)]
 
     def wrap(self, command: str) -> tuple[str, str]:
-        """(set-up lines, command): modules loaded, the command inside the container."""
+        """(set-up lines, command): modules loaded, the command inside the container; with
+        requeue_s, run in the background so that the USR1 trap (requeue) fires at once."""
         import shlex
 
         setup = "\n".join(f"module load {m}" for m in self.modules)
         if self.container:
             command = (f"apptainer exec {'--nv ' if self.gpus else ''}--bind \"$PWD\" {shlex.quote(self.container)} "
                        f"bash -c {shlex.quote(command)}")
-        return setup, command
+        if self.requeue_s:
+            setup += ("\ntrap 'echo \"ennp: time limit near, requeueing job $SLURM_JOB_ID\"; "
+                      "scontrol requeue \"$SLURM_JOB_ID\"' USR1")
+            command = f"{command} &\nwait $!"
+        return setup.strip(), command
 
 
 @dataclass(frozen=True)
@@ -72,6 +82,19 @@ class Plan:
     def __post_init__(self):
         if not self.stages:
             raise ValueError("stages: the plan has none")
+
+
+def step_resources(slurm: dict, defaults: dict[str, dict], where: str) -> dict[str, Resources]:
+    """Resources of each step of a chain (``--submit``): the chain's defaults for the step
+    (e.g. ntasks = its MPI ranks), then the config's ``slurm.all``, then ``slurm.<step>``."""
+    unknown = sorted(set(slurm) - set(defaults) - {"all"})
+    if unknown:
+        raise ConfigError(f"{where}: unknown step(s) {unknown}; steps are all, {', '.join(defaults)}")
+    for name, value in slurm.items():
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}.{name}: expected a mapping of resources, got {type(value).__name__}")
+    return {step: build(Resources, {**d, **slurm.get("all", {}), **slurm.get(step, {})}, f"{where}.{step}")
+            for step, d in defaults.items()}
 
 
 def load_plan(path: str | Path) -> Plan:

@@ -16,12 +16,13 @@ from pathlib import Path
 
 from .. import lammps_inputs
 from ..builders import build_structure
-from ..chains import start_chain
+from ..chains import check_step, start_chain
 from ..builders.interface import fixed_height, write_structure
 from ..files import write_json
 from ..lammps.run import run_lammps
 from .analysis import analyse, write_results
-from .config import VibConfig, load_vib_config
+from .config import VibConfig
+from .config import load_vib_config as load_config
 from .potentials import write_vib_pair_file
 from .tem import tem, write_tem
 from .trajectory import read_trajectory
@@ -56,16 +57,21 @@ def run_md(config: VibConfig, workdir: Path, z_fixed: float) -> Path:
     return folder / "trajectory.dump"
 
 
-def run_chain(config_path: str | Path, workdir: str | Path, progress=print) -> dict:
-    config = load_vib_config(config_path)
+def run_chain(config_path: str | Path, workdir: str | Path, progress=print, until: str | None = None) -> dict:
+    """Run (or resume) the chain; ``until``: stop after that step (md, analysis, tem)."""
+    config = load_config(config_path)
+    check_step(config, until)
     t_start = time.time()
     workdir, meta = start_chain(config_path, workdir, config, prepare)
     progress(f"structure: {meta['natoms']} atoms ({len(meta['fixed_ids'])} fixed) -> "
              f"{workdir / 'structure.data'}", flush=True)
     m = config.md
-    progress(f"md: {m.steps_eq} + {m.steps} steps at {m.T:g} K on {m.nprocs} rank(s); log "
+    progress(f"md: kept from an earlier run ({workdir / 'md'})" if (workdir / "md" / "done").exists() else
+             f"md: {m.steps_eq} + {m.steps} steps at {m.T:g} K on {m.nprocs} rank(s); log "
              f"{workdir / 'md' / 'log.lammps'}", flush=True)
     dump = run_md(config, workdir, meta["z_fixed_A"])
+    if until == "md":
+        return {"workdir": str(workdir), "trajectory": str(dump)}
 
     a = config.analysis
     if not (workdir / "vib.json").exists():
@@ -81,6 +87,8 @@ def run_chain(config_path: str | Path, workdir: str | Path, progress=print) -> d
     summary = {"workdir": str(workdir), "atoms": meta["natoms"], "flake_atoms": vib["atoms"],
                **{k: vib[k] for k in ("msd_A2", "msd_err_A2", "rms_amplitude_A", "interior_rms_amplitude_A",
                                       "falloff_A", "falloff_lattice_constants") if k in vib}}
+    if until == "analysis":
+        return summary
 
     t = config.tem
     if t.enabled:
@@ -96,11 +104,3 @@ def run_chain(config_path: str | Path, workdir: str | Path, progress=print) -> d
     summary["wall_s"] = time.time() - t_start
     write_json(workdir / "vibrations.json", summary)
     return summary
-
-
-def submit_chain(config_path: str | Path, workdir: str | Path) -> str:
-    """Submit the chain as one Slurm job (jobs/vibrations.sbatch); returns the job id."""
-    from ..chains import submit_chain as submit
-
-    config = load_vib_config(config_path)
-    return submit("vibrations.sbatch", config_path, workdir, config.md.nprocs, config.sbatch_args)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..config import ConfigError, PairSpec, StructureSpec, build, load_yaml, resolve_pair
+from ..submit.plan import step_resources
 from .amplitudes import RIGID
 from .tem import Microscope
 
@@ -79,11 +80,16 @@ class VibConfig:
     md: MdSettings = field(default_factory=MdSettings)
     analysis: AnalysisSettings = field(default_factory=AnalysisSettings)
     tem: TemSettings = field(default_factory=TemSettings)
-    sbatch_args: list = field(default_factory=list)    # extra #SBATCH options for --submit
+    slurm: dict = field(default_factory=dict)    # --submit: resources per step or all (ennp.submit.plan.Resources)
 
     def __post_init__(self):
         if not self.species or len(set(self.species)) != len(self.species):
             raise ValueError(f"species must be distinct element symbols, got {self.species}")
+
+    def chain_steps(self) -> dict[str, dict]:
+        """The chain's steps (``--until``, one Slurm job each with ``--submit``) and their
+        default resources: MD on md.nprocs ranks, then amplitudes, then the HR-TEM images."""
+        return {"md": {"ntasks": self.md.nprocs}, "analysis": {}, "tem": {}}
 
 
 def load_vib_config(path: str | Path) -> VibConfig:
@@ -98,4 +104,5 @@ def load_vib_config(path: str | Path) -> VibConfig:
     if frames < max(config.analysis.blocks, 2):
         raise ConfigError(f"{path}: md: steps/every gives {frames} frames, fewer than analysis.blocks "
                           f"({config.analysis.blocks})")
+    step_resources(config.slurm, config.chain_steps(), f"{path}: slurm")
     return config
