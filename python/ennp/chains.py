@@ -12,10 +12,14 @@ from .submit.jobs import ennp_command, submit_plan
 from .submit.plan import Plan, Stage, step_resources
 
 
-def start_chain(config_path: str | Path, workdir: str | Path, config, prepare: Callable) -> tuple[Path, dict]:
-    """Create the work folder, keep a copy of the config there and run ``prepare(config,
-    workdir)`` (build the structure once, write the pair file); a builder's ValueError
-    names the config file and its structure section. Returns (workdir, prepared)."""
+def start_chain(config_path: str | Path, workdir: str | Path, config, prepare: Callable,
+                until: str | None = None) -> tuple[Path, dict]:
+    """Check ``until`` (a step of the chain, or None), create the work folder, keep a copy of
+    the config there and run ``prepare(config, workdir)`` (build the structure once, write
+    the pair file); a builder's ValueError names the config file and its structure section.
+    Returns (workdir, prepared)."""
+    if until is not None and until not in config.chain_steps():
+        raise ValueError(f"--until {until}: not a step of this chain; steps are {', '.join(config.chain_steps())}")
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(config_path, workdir / "config.yaml")
@@ -23,11 +27,6 @@ def start_chain(config_path: str | Path, workdir: str | Path, config, prepare: C
         return workdir, prepare(config, workdir)
     except ValueError as exc:
         raise ConfigError(f"{config_path}: structure: {exc}") from exc
-
-
-def check_step(config, until: str | None) -> None:
-    if until is not None and until not in config.chain_steps():
-        raise ValueError(f"--until {until}: not a step of this chain; steps are {', '.join(config.chain_steps())}")
 
 
 def submit_chain(verb: str, config_path: str | Path, workdir: str | Path, config, progress=print) -> dict:

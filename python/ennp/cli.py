@@ -203,7 +203,7 @@ def _tem(args) -> int:
 
 
 def add_chain(sub, name: str, help: str, outputs: str) -> None:
-    """A chain verb: CONFIG [--workdir W] [--submit], run by :func:`_chain`."""
+    """A chain verb: CONFIG [--workdir W] [--until STEP] [--submit], run by :func:`_chain`."""
     p = sub.add_parser(name, help=help)
     p.add_argument("config", help=f"{name} YAML (see python/ennp/{name}/example.yaml)")
     p.add_argument("--workdir", help="default runs/<config name>")
@@ -293,12 +293,12 @@ def main(argv=None) -> int:
               "md.json, run/trajectory.dump (all segments joined), run/log.*.lammps")
 
     p = sub.add_parser("submit", help="submit a plan of Slurm jobs with dependencies; --status; --resubmit "
-                       "failed array tasks")
+                       "failed jobs and array tasks")
     p.add_argument("target", help="plan YAML (see python/ennp/submit/example.yaml), or the work folder with "
                    "--status/--resubmit")
     p.add_argument("--workdir", help="where the jobs run and submit.json records them")
     p.add_argument("--status", action="store_true", help="report every stage's jobs and tasks")
-    p.add_argument("--resubmit", action="store_true", help="resubmit failed array tasks, then report")
+    p.add_argument("--resubmit", action="store_true", help="resubmit failed jobs (of arrays, the failed tasks), then report")
     p.set_defaults(func=_submit)
 
     p = sub.add_parser("vib", help="vibrations of supported flakes")

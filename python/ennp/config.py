@@ -34,6 +34,12 @@ class PairSpec:
             raise ValueError("style file needs 'file' (a LAMMPS include with pair_style/pair_coeff)")
 
 
+def check_species(species) -> None:
+    """LAMMPS atom types 1, 2, ... of a config: distinct element symbols, at least one."""
+    if not species or len(set(species)) != len(species):
+        raise ValueError(f"species must be distinct element symbols, got {species}")
+
+
 def resolve_file(config_path: str | Path, name: str, value: str) -> str:
     """A file named in field ``name`` of a config, relative to the config's folder; it must exist."""
     if not value:

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from ..builders import build_structure
-from ..chains import check_step, start_chain
 from ..builders.bulk import AU_A
 from ..builders.interface import write_structure
+from ..chains import start_chain
 from ..files import write_json
 from . import eels
 from .config import HeatConfig
@@ -97,9 +97,8 @@ def beam_heating(config: HeatConfig, g: float, g_err: float, regions: dict, work
 def run_chain(config_path: str | Path, workdir: str | Path, until: str | None = None) -> dict:
     """Run (or resume) the chain; ``until``: stop after that step (nemd: runs and G)."""
     config = load_config(config_path)
-    check_step(config, until)
     t_start = time.time()
-    workdir, regions = start_chain(config_path, workdir, config, prepare)
+    workdir, regions = start_chain(config_path, workdir, config, prepare, until)
     print(f"structure: {regions['natoms']} atoms ({regions['n_particle']} in the particle), contact area "
           f"{regions['contact_area_A2']:.0f} A^2 -> {workdir / 'structure.data'}", flush=True)
     summary = {"workdir": str(workdir), "regions": regions}

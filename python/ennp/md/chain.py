@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from ..builders import build_structure
-from ..chains import check_step, start_chain
 from ..builders.interface import fixed_height, write_structure
+from ..chains import start_chain
 from ..files import write_json
 from ..heat.potentials import classical_au_tio2
 from ..lammps.outputs import read_loop_time, read_thermo
@@ -76,9 +76,8 @@ def prepare(config: MdConfig, workdir: Path) -> dict:
 def run_chain(config_path: str | Path, workdir: str | Path, progress=print, until: str | None = None) -> dict:
     """Run (or resume) the production run (its one step: md)."""
     config = load_config(config_path)
-    check_step(config, until)
     t_start = time.time()
-    workdir, meta = start_chain(config_path, workdir, config, prepare)
+    workdir, meta = start_chain(config_path, workdir, config, prepare, until)
     progress(f"structure: {meta['natoms']} atoms -> {meta['data']}", flush=True)
     result = run_production(workdir / "run", meta["data"], workdir / "pair.in", config.species, config.md,
                             meta["z_fixed_A"], progress=progress)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from ..config import ConfigError, PairSpec, StructureSpec, build, load_yaml, resolve_file, resolve_pair
+from ..config import ConfigError, PairSpec, StructureSpec, build, check_species, load_yaml, resolve_file, resolve_pair
 from ..lammps.production import ProductionSettings
 from ..submit.plan import step_resources
 
@@ -25,8 +25,7 @@ class MdConfig:
     slurm: dict = field(default_factory=dict)    # --submit: resources per step or all (ennp.submit.plan.Resources)
 
     def __post_init__(self):
-        if not self.species or len(set(self.species)) != len(self.species):
-            raise ValueError(f"species must be distinct element symbols, got {self.species}")
+        check_species(self.species)
         if bool(self.structure.builder) == bool(self.data):
             raise ValueError("give either structure.builder or data (a LAMMPS data file), not both or none")
 

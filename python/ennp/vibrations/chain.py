@@ -16,8 +16,8 @@ from pathlib import Path
 
 from .. import lammps_inputs
 from ..builders import build_structure
-from ..chains import check_step, start_chain
 from ..builders.interface import fixed_height, write_structure
+from ..chains import start_chain
 from ..files import write_json
 from ..lammps.run import run_lammps
 from .analysis import analyse, write_results
@@ -60,9 +60,8 @@ def run_md(config: VibConfig, workdir: Path, z_fixed: float) -> Path:
 def run_chain(config_path: str | Path, workdir: str | Path, progress=print, until: str | None = None) -> dict:
     """Run (or resume) the chain; ``until``: stop after that step (md, analysis, tem)."""
     config = load_config(config_path)
-    check_step(config, until)
     t_start = time.time()
-    workdir, meta = start_chain(config_path, workdir, config, prepare)
+    workdir, meta = start_chain(config_path, workdir, config, prepare, until)
     progress(f"structure: {meta['natoms']} atoms ({len(meta['fixed_ids'])} fixed) -> "
              f"{workdir / 'structure.data'}", flush=True)
     m = config.md

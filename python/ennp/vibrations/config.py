@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from ..config import ConfigError, PairSpec, StructureSpec, build, load_yaml, resolve_pair
+from ..config import ConfigError, PairSpec, StructureSpec, build, check_species, load_yaml, resolve_pair
 from ..submit.plan import step_resources
 from .amplitudes import RIGID
 from .tem import Microscope
@@ -83,8 +83,7 @@ class VibConfig:
     slurm: dict = field(default_factory=dict)    # --submit: resources per step or all (ennp.submit.plan.Resources)
 
     def __post_init__(self):
-        if not self.species or len(set(self.species)) != len(self.species):
-            raise ValueError(f"species must be distinct element symbols, got {self.species}")
+        check_species(self.species)
 
     def chain_steps(self) -> dict[str, dict]:
         """The chain's steps (``--until``, one Slurm job each with ``--submit``) and their

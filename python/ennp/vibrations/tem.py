@@ -195,10 +195,7 @@ def tem(traj: Trajectory, flake_elements=("Mo", "S"), mic: Microscope = Microsco
 
     if len(traj.positions) < 2:
         raise ValueError(f"the trajectory has {len(traj.positions)} frame(s); frozen phonons need at least 2")
-    flake = np.isin(traj.symbols, list(flake_elements))
-    if not flake.any():
-        raise ValueError(f"no atoms of the flake elements {list(flake_elements)} in the trajectory "
-                         f"(it has {sorted(set(traj.symbols.tolist()))})")
+    flake = traj.mask(flake_elements, "the flake elements")
     centre = traj.positions[:, flake].mean(axis=1)
     drift = float(np.linalg.norm(centre - centre.mean(axis=0), axis=1).max())
     if align:

@@ -23,11 +23,16 @@ class Trajectory:
     cell: np.ndarray           # (3, 3), rows a, b, c (A) of the first frame
     pbc: tuple = (True, True, True)
 
-    def select(self, elements) -> "Trajectory":
+    def mask(self, elements, what: str = "") -> np.ndarray:
+        """The atoms of ``elements`` (``what`` names them in the error when there are none)."""
         keep = np.isin(self.symbols, list(elements))
         if not keep.any():
-            raise ValueError(f"no atoms of {list(elements)} in the trajectory (it has "
-                             f"{sorted(set(self.symbols.tolist()))})")
+            raise ValueError(f"no atoms of {what + ' ' if what else ''}{list(elements)} in the trajectory "
+                             f"(it has {sorted(set(self.symbols.tolist()))})")
+        return keep
+
+    def select(self, elements) -> "Trajectory":
+        keep = self.mask(elements)
         return Trajectory(self.positions[:, keep], self.symbols[keep], self.cell, self.pbc)
 
 
