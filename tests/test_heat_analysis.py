@@ -34,6 +34,21 @@ def test_exponential_fit_and_transient_conductance_recover_known_values():
         cd.fit_exponential_decay(t, -y)
 
 
+def test_transient_seed_recovers_G_and_the_interface_temperature():
+    """A noiseless decay T_p = T0 + dT0 exp(-t/tau) over a surface at T0 with E = C T_p:
+    G = C / (A tau), and the heat-flow weighted interface temperature is T0 + dT0 / 4
+    (int dT^2 / (2 int dT) over a full decay)."""
+    from ennp.heat.nemd_analysis import transient_seed
+
+    t = np.linspace(0, 300, 3001)    # 10 tau
+    tp = 100 + 80 * np.exp(-t / 30.0)
+    th = {"Time": t, "c_T_particle": tp, "c_T_siface": np.full_like(t, 100.0), "v_E_particle": 0.02 * tp}
+    seed = transient_seed(th, 200.0, 70)
+    assert seed["tau_ps"] == pytest.approx(30.0, rel=1e-6) and seed["C_eV_K"] == pytest.approx(0.02, rel=1e-9)
+    assert seed["G_MW_m2K"] == pytest.approx(cd.transient_conductance(0.02, 200.0, 30.0)[0], rel=1e-6)
+    assert seed["T_interface_K"] == pytest.approx(100 + 80 / 4, rel=2e-3)
+
+
 def test_steady_state_conductance_from_bath_energies():
     t = np.linspace(0, 100, 1001)    # ps
     rng = np.random.default_rng(1)

@@ -1,7 +1,7 @@
 """Issue 5: NEMD interfacial conductance with LAMMPS built-in styles (Au EAM,
 Matsui-Akaogi TiO2, LJ across), the `ennp heat` chain, and its bad inputs.
 
-One chain run (module fixture, ~4 min on 2 cores) is checked against energy
+One chain run (module fixture, ~6 min on 2 cores) is checked against energy
 conservation, the other method, Dulong-Petit and the beam model by hand.
 """
 
@@ -30,9 +30,9 @@ CONFIG = {
                            "cut": "hemisphere"}},
     "pair": {"style": "classical"},
     # low temperatures: the 70-atom particle neither restructures nor slides (it does
-    # above ~300 K with this stand-in), and G hardly depends on T, so the transient
-    # decay and the steady state sample the same G
-    "nemd": {"T0": 100, "T_hot": 250, "seeds": [1, 2, 3, 4], "parallel": 2,
+    # above ~300 K with this stand-in); T_hot - T0 small next to T0, because G depends
+    # on temperature and the two methods sample it differently (see the agreement test)
+    "nemd": {"T0": 100, "T_hot": 175, "seeds": [1, 2, 3, 4, 5, 6], "parallel": 2,
              "steady": {"steps_eq": 10000, "steps": 20000},
              "transient": {"steps_eq": 2500, "steps_heat": 2500, "steps": 20000,
                            "vel_every": 5, "vel_frames": 400}},
@@ -69,7 +69,7 @@ def test_groups_in_lammps_match_the_layout(chain):
 def test_steady_state_heat_in_equals_heat_out(chain):
     for seed in chain["steady"]["seeds"]:
         j = (seed["heat_in_eV_ps"] + seed["heat_out_eV_ps"]) / 2
-        assert j > 0.05
+        assert j > 0.02    # eV/ps: ~0.04 at T_hot - T0 = 75 K
         # bookkeeping: what the baths put in minus what they took out is what the system stored
         assert abs(seed["heat_in_eV_ps"] - seed["heat_out_eV_ps"] - seed["energy_drift_eV_ps"]) < 0.02 * j
     # at steady state, in = out
@@ -82,29 +82,36 @@ def test_steady_G_matches_its_own_numbers(chain):
     for seed in chain["steady"]["seeds"]:
         j = (seed["heat_in_eV_ps"] + seed["heat_out_eV_ps"]) / 2
         assert seed["G_MW_m2K"] == pytest.approx(j / (area * seed["delta_T_K"]) * G_UNIT_MW, rel=1e-9)
-        assert 200 < seed["T_particle_K"] < 250 and 95 < seed["T_surface_K"] < 120
+        assert 150 < seed["T_particle_K"] < 175 and 95 < seed["T_surface_K"] < 110
+        assert seed["T_interface_K"] == pytest.approx((seed["T_particle_K"] + seed["T_surface_K"]) / 2)
     profile = chain["steady"]["profile"]
     z, t = np.array(profile["z_A"]), np.array(profile["T_K"])
     z_iface = chain["regions"]["z_iface"] + 3.0
-    assert t[z > z_iface].mean() - t[z < z_iface].mean() > 50    # the jump is at the interface
+    assert t[z > z_iface].mean() - t[z < z_iface].mean() > 50    # the jump (~70 K) is at the interface
 
 
 def test_steady_and_transient_G_agree(chain):
-    """Same interface, two methods. Measured on the development machine: steady 53.3 +- 1.2,
-    transient 43.7 +- 3.5 MW m^-2 K^-1 (4 seeds each; 8 seeds: 40.6 +- 2.2); the transient
-    decay comes out ~20% lower, more than the seed errors (open in issue 5), so the bound here
-    is 25%. The steady G hardly moves with the hot bath's damping (0.1, 1, 2 ps: 53, 47-53,
-    50); a thermostat on the interfacial layer (the artefact this set-up avoids) doubled it."""
+    """Same interface, two methods, agreeing within twice their combined standard error.
+    Measured on the development machine (6 seeds, 100 K / 175 K): steady 43.9 +- 1.8,
+    transient 44.2 +- 5.7 MW m^-2 K^-1 (the transient's seeds scatter, 28-62: a 70-atom
+    particle's temperature is noisy). G is not constant over 100-250 K: with the hot side at
+    250 K the steady state gives 53.3 +- 1.2 at T_interface 171 K, while the transient, which
+    spends most of its decay near T0, gives 43.7 +- 3.5 at 146 K; so the methods are compared
+    with T_hot - T0 small next to T0 (near linear response), and each reports the
+    temperature it sampled."""
     s, t = chain["steady"], chain["transient"]
-    assert abs(s["G_MW_m2K"] - t["G_MW_m2K"]) < 0.25 * s["G_MW_m2K"], (s["G_MW_m2K"], t["G_MW_m2K"])
+    combined = float(np.hypot(s["G_err_MW_m2K"], t["G_err_MW_m2K"]))
+    assert abs(s["G_MW_m2K"] - t["G_MW_m2K"]) < 2 * combined, (s["G_MW_m2K"], t["G_MW_m2K"], combined)
     assert s["G_err_MW_m2K"] < 0.1 * s["G_MW_m2K"] and t["G_err_MW_m2K"] < 0.2 * t["G_MW_m2K"]
+    # both near the middle of the two temperatures; the transient's lower (its decay's tail)
+    assert 100 < t["T_interface_K"] < s["T_interface_K"] < 175
 
 
 def test_transient_heat_capacity_is_near_dulong_petit(chain):
     for seed in chain["transient"]["seeds"]:
         assert seed["C_dulong_petit_eV_K"] == pytest.approx(3 * 70 * KB_EV)
         assert seed["C_simulation_eV_K"] == pytest.approx(seed["C_dulong_petit_eV_K"], rel=0.15)
-        assert 50 < seed["dT0"] < 200 and seed["tau_ps"] > 0
+        assert 0.5 * 75 < seed["dT0"] < 1.5 * 75 and seed["tau_ps"] > 0    # T_hot - T0 = 75 K
 
 
 def test_vdos_phonon_mismatch(chain):

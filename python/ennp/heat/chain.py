@@ -115,8 +115,9 @@ def run_chain(config_path: str | Path, workdir: str | Path, until: str | None = 
                             "steps": vars(s.steady) if method == "steady" else vars(s.transient)}
         write_json(workdir / f"{method}.json", result)
         (plot_steady if method == "steady" else plot_transient)(runs, result, workdir / f"{method}.png")
-        print(f"{method}: G = {result['G_MW_m2K']:.1f} +- {result['G_err_MW_m2K']:.1f} MW m^-2 K^-1", flush=True)
-        summary[method] = {k: result[k] for k in ("G_MW_m2K", "G_err_MW_m2K")}
+        print(f"{method}: G = {result['G_MW_m2K']:.1f} +- {result['G_err_MW_m2K']:.1f} MW m^-2 K^-1 "
+              f"at T_interface {result['T_interface_K']:.0f} K", flush=True)
+        summary[method] = {k: result[k] for k in ("G_MW_m2K", "G_err_MW_m2K", "T_interface_K")}
     if until == "nemd":
         return summary
     if "transient" in s.methods and s.transient.vel_every:

@@ -56,7 +56,9 @@ class Transient:
 class NemdSettings:
     methods: list = field(default_factory=lambda: ["steady", "transient"])
     T0: float = 300.0               # K, substrate bath
-    T_hot: float = 500.0            # K, particle bath (steady) / initial particle temperature (transient)
+    # K, particle bath (steady) / initial particle temperature (transient); T_hot - T0
+    # small next to T0, since G depends on temperature
+    T_hot: float = 400.0
     dt: float = 0.002               # ps
     damp: float = 0.1               # ps, Langevin damping time
     seeds: list = field(default_factory=lambda: [1, 2])

@@ -41,7 +41,7 @@ def steady_seed(th: dict, area_A2: float, blocks: int = 5) -> dict:
     drift = float(np.polyfit(t, th["TotEng"], 1)[0])
     return {"heat_in_eV_ps": j_in, "heat_in_err_eV_ps": e_in, "heat_out_eV_ps": j_out,
             "heat_out_err_eV_ps": e_out, "imbalance": (j_in - j_out) / j, "energy_drift_eV_ps": drift,
-            "T_particle_K": tp, "T_surface_K": ts, "delta_T_K": tp - ts,
+            "T_particle_K": tp, "T_surface_K": ts, "T_interface_K": (tp + ts) / 2, "delta_T_K": tp - ts,
             "delta_T_err_K": float(np.hypot(tp_err, ts_err)), "G_MW_m2K": g, "G_err_MW_m2K": g_err}
 
 
@@ -60,13 +60,17 @@ def transient_seed(th: dict, area_A2: float, n_particle: int, heat_capacity: str
                    block_ps: float = 1.0) -> dict:
     """Fit of the decay of T_particle - T_surface and G = C / (A tau) for one transient run."""
     t = th["Time"] - th["Time"][0]
-    fit = fit_exponential_decay(t, th["c_T_particle"] - th["c_T_siface"])
+    delta_t = th["c_T_particle"] - th["c_T_siface"]
+    fit = fit_exponential_decay(t, delta_t)
     per_block = max(1, int(round(block_ps / (t[1] - t[0]))))
     c_sim, c_sim_err = heat_capacity_from_run(th["c_T_particle"], th["v_E_particle"], per_block)
     c, c_err = (c_sim, c_sim_err) if heat_capacity == "simulation" else (dulong_petit(n_particle), 0.0)
     g, _ = transient_conductance(c, area_A2, fit["tau_ps"])
     g_err = g * float(np.hypot(fit["tau_err_ps"] / fit["tau_ps"], c_err / c))
-    return {**fit, "C_eV_K": c, "C_err_eV_K": c_err, "C_simulation_eV_K": c_sim,
+    # G depends on temperature: heat crossed the interface at this mean temperature
+    # (weighted by the heat flow, i.e. by dT), where the steady state's is (T_particle + T_surface) / 2
+    t_iface = float(np.sum(delta_t * (th["c_T_particle"] + th["c_T_siface"]) / 2) / np.sum(delta_t))
+    return {**fit, "T_interface_K": t_iface, "C_eV_K": c, "C_err_eV_K": c_err, "C_simulation_eV_K": c_sim,
             "C_dulong_petit_eV_K": dulong_petit(n_particle), "G_MW_m2K": g, "G_err_MW_m2K": g_err}
 
 
@@ -157,7 +161,8 @@ def analyse(method: str, runs, seeds, regions: dict, heat_capacity: str = "simul
             transient_seed(th, area, regions["n_particle"], heat_capacity)
         per_seed.append({"seed": seed, **one})
     g, g_err = combine([s["G_MW_m2K"] for s in per_seed], [s["G_err_MW_m2K"] for s in per_seed])
-    out = {"method": method, "G_MW_m2K": g, "G_err_MW_m2K": g_err, "seeds": per_seed}
+    out = {"method": method, "G_MW_m2K": g, "G_err_MW_m2K": g_err,
+           "T_interface_K": float(np.mean([s["T_interface_K"] for s in per_seed])), "seeds": per_seed}
     if method == "steady":
         out["profile"] = read_profile(profile_file)
         out["imbalance"] = float(np.mean([s["imbalance"] for s in per_seed]))
