@@ -60,8 +60,8 @@ def transient_seed(th: dict, area_A2: float, n_particle: int, heat_capacity: str
                    block_ps: float = 1.0) -> dict:
     """Fit of the decay of T_particle - T_surface and G = C / (A tau) for one transient run."""
     t = th["Time"] - th["Time"][0]
-    delta_t = th["c_T_particle"] - th["c_T_siface"]
-    fit = fit_exponential_decay(t, delta_t)
+    delta_T = th["c_T_particle"] - th["c_T_siface"]
+    fit = fit_exponential_decay(t, delta_T)
     per_block = max(1, int(round(block_ps / (t[1] - t[0]))))
     c_sim, c_sim_err = heat_capacity_from_run(th["c_T_particle"], th["v_E_particle"], per_block)
     c, c_err = (c_sim, c_sim_err) if heat_capacity == "simulation" else (dulong_petit(n_particle), 0.0)
@@ -69,7 +69,7 @@ def transient_seed(th: dict, area_A2: float, n_particle: int, heat_capacity: str
     g_err = g * float(np.hypot(fit["tau_err_ps"] / fit["tau_ps"], c_err / c))
     # G depends on temperature: heat crossed the interface at this mean temperature
     # (weighted by the heat flow, i.e. by dT), where the steady state's is (T_particle + T_surface) / 2
-    t_iface = float(np.sum(delta_t * (th["c_T_particle"] + th["c_T_siface"]) / 2) / np.sum(delta_t))
+    t_iface = float(np.sum(delta_T * (th["c_T_particle"] + th["c_T_siface"]) / 2) / np.sum(delta_T))
     return {**fit, "T_interface_K": t_iface, "C_eV_K": c, "C_err_eV_K": c_err, "C_simulation_eV_K": c_sim,
             "C_dulong_petit_eV_K": dulong_petit(n_particle), "G_MW_m2K": g, "G_err_MW_m2K": g_err}
 
