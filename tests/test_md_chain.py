@@ -96,8 +96,10 @@ def test_submit_requeues_before_the_time_limit_and_resumes(slurm, tmp_path):
     while slurm.state(job) != "PENDING":    # requeued ...
         assert time.time() < deadline and slurm.state(job) in ("RUNNING", "REQUEUED", "COMPLETING"), slurm.state(job)
         time.sleep(0.2)
-    # ... and held 120 s by Slurm (BeginTime) before it starts again: release it now
-    slurm.run("scontrol", "update", f"JobId={job}", "StartTime=now")
+    # ... and held 120 s by Slurm (BeginTime) before it starts again: release it sooner, but
+    # not in the same second: slurmd revoked the killed run's credential, and a relaunch whose
+    # credential dates from that second is refused too ("Job credential revoked": FAILED)
+    slurm.run("scontrol", "update", f"JobId={job}", "StartTime=now+3")
     assert slurm.wait(job, timeout=600) == "COMPLETED"
     assert "Restarts=1" in slurm.run("scontrol", "show", "job", job).stdout
     out = (work / f"md_{job}.out").read_text()
