@@ -49,12 +49,13 @@ def case(target: int, nprocs: int, checkpointed: bool, steps: int) -> dict:
         result = run_production(tmp / "run", tmp / "s.data", tmp / "pair.in", SPECIES, s, fixed_height(atoms),
                                 progress=lambda *a, **k: None)
         peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-        log = (tmp / "run" / "log.0.lammps").read_text()
-        mem = [line for line in log.splitlines() if line.startswith("Per MPI rank memory")][-1]
-        output = [line for line in log.splitlines() if line.startswith("Output ")][-1]    # ... | %total
+        log_path = tmp / "run" / "log.0.lammps"
+        lines = log_path.read_text().splitlines()
+        mem = [line for line in lines if line.startswith("Per MPI rank memory")][-1]
+        output = [line for line in lines if line.startswith("Output ")][-1]    # ... | %total
         restart = max((tmp / "run").glob("restart.*.bin"), key=lambda p: p.stat().st_size)
-        return {"atoms": len(atoms), "loop_s": read_loop_time(tmp / "run" / "log.0.lammps"),
-                "rate": len(atoms) * steps / read_loop_time(tmp / "run" / "log.0.lammps"),
+        loop_s = read_loop_time(log_path)
+        return {"atoms": len(atoms), "loop_s": loop_s, "rate": len(atoms) * steps / loop_s,
                 "peak_rss_MiB": max(peak, before) / 1024, "lammps_MiB": float(mem.split()[-2]),
                 "restart_MB": restart.stat().st_size / 1e6,
                 "output_percent": float(output.split("|")[-1]),
