@@ -1,4 +1,4 @@
-"""Benchmarks of compute ennp/ensemble (issue 3). Prints ratios measured side by side.
+"""Benchmarks of compute ennp/ensemble. Prints ratios measured side by side.
 
     .venv/bin/python benchmarks/bench_ensemble.py
 
@@ -55,6 +55,11 @@ def best(fn, repeats=2):
 
 
 def main():
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", help="also write the figures to this JSON file")
+    args = parser.parse_args()
     model = demo_model()["deployed"]
     n = 10    # 4,000 atoms
     results = {"natoms": 4 * n**3}
@@ -72,7 +77,8 @@ def main():
     results["K4_every100_over_without"] = t_100 / t_base
     print(f"K=4, compute every 100 steps: {t_100*1e3:.1f} ms/step vs {t_base*1e3:.1f} without "
           f"-> ratio {t_100 / t_base:.3f}")
-    Path("bench_ensemble.json").write_text(json.dumps(results, indent=2) + "\n")
+    if args.out:
+        Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Benchmark of the NEMD input with pair_style ennp (issue 5). Prints ratios measured side by side.
+"""Benchmark of the NEMD input with pair_style ennp. Prints ratios measured side by side.
 
     .venv/bin/python benchmarks/bench_nemd.py [--quick] [--sizes 10000,100000] [--chain]
 
@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 
 import ennp
-from ennp.builders.interface import particle_on_slab, write_structure
+from ennp.builders.interface import particle_on_slab
+from ennp.lammps.data_file import write_structure
 from ennp.heat.nemd import NemdSettings, Steady, layout, variables
 from ennp.lammps.pair_file import write_pair_file
 from ennp.lammps.outputs import read_loop_time
@@ -83,8 +84,8 @@ def main() -> None:
     if args.chain and not args.quick:
         with tempfile.TemporaryDirectory() as tmp:
             t0 = time.time()
-            subprocess.run([str(Path(sys.executable).with_name("ennp")), "heat",
-                            str(Path(ennp.__file__).parent / "heat" / "example.yaml"), "--workdir", tmp],
+            subprocess.run([str(Path(sys.executable).with_name("ennp")), "heat", "run",
+                            str(Path(ennp.__file__).parent / "heat" / "example.yaml"), "--out", tmp],
                            check=True, capture_output=True)
             print(f"ennp heat example.yaml (classical stand-in, 718 atoms): {time.time() - t0:.0f} s wall")
 

@@ -1,4 +1,4 @@
-"""Benchmarks of pair_style ennp (issue 2). Prints ratios measured side by side.
+"""Benchmarks of pair_style ennp. Prints ratios measured side by side.
 
     .venv/bin/python benchmarks/bench_pair_ennp.py [--quick] [--only overhead,mpi,ase,large]
 

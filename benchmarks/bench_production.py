@@ -1,4 +1,4 @@
-"""Benchmark of production MD (issue 7): lammps_inputs/production.in through
+"""Benchmark of production MD: lammps_inputs/production.in through
 ennp.lammps.production.run_production, as `ennp md` runs it. Prints ratios measured side by side.
 
     .venv/bin/python benchmarks/bench_production.py [--sizes 10000,100000] [--nprocs 2]
@@ -31,7 +31,7 @@ def case(target: int, nprocs: int, checkpointed: bool, steps: int) -> dict:
     sys.path.insert(0, str(BENCH))
     from bench_vib import SPECIES, flake_on_graphite, mos2_carbon_model
 
-    from ennp.builders.interface import fixed_height, write_structure
+    from ennp.lammps.data_file import fixed_height, write_structure
     from ennp.lammps.outputs import read_loop_time
     from ennp.lammps.production import ProductionSettings, run_production
     from ennp.vibrations.potentials import write_vib_pair_file

@@ -1,4 +1,4 @@
-"""Benchmark of the vibration chain (issue 6). Prints ratios measured side by side.
+"""Benchmark of the vibration chain. Prints ratios measured side by side.
 
     .venv/bin/python benchmarks/bench_vib.py [--quick] [--sizes 10000,100000] [--skip-md]
 
@@ -26,11 +26,11 @@ from pathlib import Path
 import numpy as np
 
 import ennp
-from ennp.builders.interface import write_structure
+from ennp.lammps.data_file import write_structure
 from ennp.builders.mos2 import mos2_on_graphite
 from ennp.lammps.outputs import read_loop_time
 from ennp.lammps.run import run_lammps
-from ennp.builders.interface import fixed_height
+from ennp.lammps.data_file import fixed_height
 from ennp.vibrations.potentials import write_vib_pair_file
 
 SPECIES = ("Mo", "S", "C")

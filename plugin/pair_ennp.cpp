@@ -53,17 +53,20 @@ void PairENNP::settings(int narg, char **arg)
   int iarg = 1;
   int layers_override = 0;
   while (iarg < narg) {
-    if (strcmp(arg[iarg], "num_layers") == 0 && iarg + 1 < narg) {
+    const bool known = strcmp(arg[iarg], "num_layers") == 0 || strcmp(arg[iarg], "min_dist") == 0;
+    if (!known)
+      error->all(FLERR, "pair_style ennp: unknown keyword '{}' (known: num_layers N, min_dist D)", arg[iarg]);
+    if (iarg + 1 >= narg)
+      error->all(FLERR, "pair_style ennp: keyword {} is missing its value", arg[iarg]);
+    if (strcmp(arg[iarg], "num_layers") == 0) {
       layers_override = utils::inumeric(FLERR, arg[iarg + 1], false, lmp);
       if (layers_override < 1) error->all(FLERR, "pair_style ennp: num_layers must be >= 1");
-      iarg += 2;
-    } else if (strcmp(arg[iarg], "min_dist") == 0 && iarg + 1 < narg) {
-      min_dist_ = utils::numeric(FLERR, arg[iarg + 1], false, lmp);
-      iarg += 2;
     } else {
-      error->all(FLERR, "pair_style ennp: unknown keyword '{}' (known: num_layers N, min_dist D)",
-                 arg[iarg]);
+      min_dist_ = utils::numeric(FLERR, arg[iarg + 1], false, lmp);
+      if (!std::isfinite(min_dist_) || min_dist_ < 0.0)
+        error->all(FLERR, "pair_style ennp: min_dist must be a distance >= 0 (A), got {}", arg[iarg + 1]);
     }
+    iarg += 2;
   }
   try {
     model_ = std::make_unique<ennp::Model>(arg[0], ennp::local_rank_index(&world));

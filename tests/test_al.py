@@ -35,7 +35,7 @@ structures:
 label: {labeller: sevennet}
 initial: {copies: 6, rattle: 0.05, strain: 0.02, test_copies: 3, test_rattle: 0.08, seed: 0}
 ensemble: {size: 2, seed: 0}
-training: {num_features: 16, max_epochs: 20, batch_size: 4, warm_start: true}
+training: {model: {num_features: 16}, max_epochs: 20, batch_size: 4, warm_start: true}
 exploration: {temperatures: [600], steps: 200, every: 10, dt: 0.002}
 trust: {lo: 0.05, hi: 1.0}
 selection: {max_frames: 6}
@@ -156,8 +156,9 @@ def _write(tmp_path, text: str) -> Path:
      r"exploration.structures: unknown structure\(s\) \['au_slab'\]"),
     (("max_frames: 6", "max_frame: 6"), r"selection: unknown field\(s\) \['max_frame'\]"),
     (("steps: 200", "steps: lots"), r"exploration.steps: expected int, got 'lots'"),
-    (("max_epochs: 20,", "max_epochs: 20, model_dtype: float16,"),
-     r"training: model_dtype must be float32 or float64"),
+    (("num_features: 16}", "num_features: 16, model_dtype: float16}"),
+     r"training.model: model_dtype must be float32 or float64"),
+    (("batch_size: 4,", "batch_size: 4, lr: 1e-2x,"), r"training.lr: expected float, got '1e-2x'"),
     (("builder: au_fcc,", "builder: au_bcc,"), None),
 ])
 def test_bad_configs_name_file_and_field(tmp_path, change, message):
@@ -265,14 +266,14 @@ def test_label_job_array_on_slurm_gives_the_serial_result(slurm, tmp_path, monke
 
 
 def test_al_run_submit_records_the_loop_job(tmp_path):
-    """ennp al run W --submit: the loop as one job with backend.driver's resources."""
+    """ennp al run W --submit: the loop as one job with the resources of slurm.loop."""
     from chain_helpers import fake_sbatch
 
     env = fake_sbatch(tmp_path)
     path = _write(tmp_path, SMALL_RUN.replace(
         "label: {labeller: sevennet}",
-        "label: {labeller: sevennet}\nbackend: {kind: slurm, workers: 4, resources: {time: '01:00:00'},\n"
-        "          driver: {time: '48:00:00', gpus: 1, requeue_s: 600}}"))
+        "label: {labeller: sevennet}\nbackend: {kind: slurm, workers: 4}\n"
+        "slurm: {label: {time: '01:00:00'}, loop: {time: '48:00:00', gpus: 1, requeue_s: 600}}"))
     work = tmp_path / "run"
     assert cli(["al", "init", str(path), str(work)]) == 0
     proc = subprocess.run([ENNP, "al", "run", str(work), "--submit"], capture_output=True, text=True, env=env)
@@ -283,7 +284,7 @@ def test_al_run_submit_records_the_loop_job(tmp_path):
                  f"al run {work.resolve()} &"):
         assert line in script
     assert subprocess.run(["bash", "-n"], input=script, text=True).returncode == 0
-    assert loop.load_run(work)[1].backend.resources.time == "01:00:00"
+    assert loop.load_run(work)[1].resources("label").time == "01:00:00"
 
 
 def test_embedded_labeller_is_sevennet_and_survives_float64_default(tmp_path):

@@ -3,6 +3,8 @@
 import json
 import zipfile
 
+import pytest
+
 from ase import Atoms
 from ase.io.lammpsdata import write_lammps_data
 
@@ -113,6 +115,17 @@ def test_torchscript_without_layers_on_mpi(tmp_path):
 def test_unknown_pair_style_keyword(mix_model, tmp_path):
     msg = lammps_fails(tmp_path, f"ennp {mix_model['deployed']} cutoff 3")
     assert "unknown keyword 'cutoff'" in msg
+
+
+@pytest.mark.parametrize("keywords, message", [
+    ("min_dist", "keyword min_dist is missing its value"),
+    ("num_layers 2 min_dist", "keyword min_dist is missing its value"),
+    ("num_layers", "keyword num_layers is missing its value"),
+    ("min_dist -0.5", "min_dist must be a distance >= 0 (A), got -0.5"),
+    ("min_dist nan", "Expected floating point parameter instead of 'nan'"),
+])
+def test_pair_style_keyword_without_or_with_bad_value(mix_model, tmp_path, keywords, message):
+    assert message in lammps_fails(tmp_path, f"ennp {mix_model['deployed']} {keywords}")
 
 
 def test_per_atom_virial_is_refused(mix_model, tmp_path):

@@ -10,7 +10,7 @@ import pytest
 from ase.neighborlist import neighbor_list
 
 from ennp.builders import anatase_101_slab, au_particle, particle_on_slab, rutile_110_slab
-from ennp.builders.interface import write_structure
+from ennp.lammps.data_file import write_structure
 from ennp.builders.nanoparticle import equivalent_diameter, footprint_area
 from ennp.cli import main as cli
 from ennp.heat import conductance as cd
@@ -96,14 +96,14 @@ def test_beam_eels_cli_reads_msa_and_hspy(tmp_path, capsys):
     for name in ("spec.msa", "spec.hspy"):
         s.save(tmp_path / name, overwrite=True)
         out = tmp_path / f"{name}.json"
-        assert cli(["beam", "eels", str(tmp_path / name), "--json", str(out)]) == 0
+        assert cli(["heat", "eels", str(tmp_path / name), "--out", str(out)]) == 0
         result = json.loads(out.read_text())
         assert result["t_over_lambda"] == pytest.approx(0.5, rel=2e-3)
         assert result["mean_energy_loss_eV"] == pytest.approx(mean, rel=5e-3)
     (tmp_path / "bad.msa").write_text("not a spectrum\n")
-    assert cli(["beam", "eels", str(tmp_path / "bad.msa"), "--json", str(tmp_path / "o.json")]) == 2
+    assert cli(["heat", "eels", str(tmp_path / "bad.msa"), "--out", str(tmp_path / "o.json")]) == 2
     assert "bad.msa: " in capsys.readouterr().err    # named, whichever way it is unusable
-    assert cli(["beam", "eels", str(tmp_path / "none.msa"), "--json", str(tmp_path / "o.json")]) == 2
+    assert cli(["heat", "eels", str(tmp_path / "none.msa"), "--out", str(tmp_path / "o.json")]) == 2
     assert "no such spectrum file" in capsys.readouterr().err
 
 
@@ -119,15 +119,15 @@ def test_beam_model_matches_hand_calculation(tmp_path, capsys):
     (tmp_path / "g.json").write_text(json.dumps({"G_MW_m2K": 82.0, "G_err_MW_m2K": 8.2}))
     (tmp_path / "eels.json").write_text(json.dumps({"t_over_lambda": 0.1, "mean_energy_loss_eV": 44.0}))
     out = tmp_path / "heat.json"
-    assert cli(["beam", "heat", "--dose-rates", "1e5", "1e6", "--conductance", str(tmp_path / "g.json"),
+    assert cli(["heat", "beam", "--dose-rates", "1e5", "1e6", "--conductance", str(tmp_path / "g.json"),
                 "--eels", str(tmp_path / "eels.json"), "--cross-section", "1000", "--contact-area", "500",
-                "--json", str(out)]) == 0
+                "--out", str(out)]) == 0
     table = json.loads(out.read_text())
     assert table["delta_T_K"][1] == pytest.approx(1.7194, rel=1e-4)
     assert table["delta_T_err_K"][1] == pytest.approx(0.17194, rel=1e-4)
     assert out.with_suffix(".png").exists()
-    base = ["beam", "heat", "--eels", str(tmp_path / "eels.json"), "--cross-section", "1000",
-            "--contact-area", "500", "--json", str(out)]
+    base = ["heat", "beam", "--eels", str(tmp_path / "eels.json"), "--cross-section", "1000",
+            "--contact-area", "500", "--out", str(out)]
     for extra, message in ((["--dose-rates", "-1", "--g", "80"], "dose rates must be non-negative"),
                            (["--dose-rates", "1e5"], "give the conductance"),
                            (["--dose-rates", "1e5", "--g", "0"], "the conductance G must be positive"),

@@ -25,4 +25,9 @@ run 0
     log = (tmp_path / "log.lammps").read_text()
     assert f"Loaded 1 plugins from {plugin_dir()}" in log
     assert Path(plugin_dir()).is_relative_to(Path(sys.prefix)), "plugin must live in the venv"
-    assert Path(ennp.__file__).parent / "lib" == Path(plugin_dir())
+    # an editable install (install.sh): the package loads from the checkout, its templates too
+    checkout = Path(__file__).resolve().parents[1]
+    if (checkout / "pyproject.toml").exists() and Path(ennp.__file__).is_relative_to(checkout):
+        assert ennp.lammps_inputs() == checkout / "lammps_inputs" and ennp.job_templates() == checkout / "jobs"
+    else:
+        assert Path(ennp.__file__).parent / "lib" == Path(plugin_dir())

@@ -64,7 +64,7 @@ def test_label_cli_resumes_without_repeating(tmp_path, monkeypatch):
     import ennp.label.labelling as labelling
     real = labelling.label_one
     monkeypatch.setattr(labelling, "label_one", lambda *a: calls.append(1) or real(*a))
-    assert cli(["label", str(tmp_path / "in.extxyz"), str(tmp_path / "out.extxyz"),
+    assert cli(["label", str(tmp_path / "in.extxyz"), "--out", str(tmp_path / "out.extxyz"),
                 "--config", str(tmp_path / "label.yaml")]) == 0
     assert len(calls) == 3
     # a run killed after structure 0: only that part survives; the rerun does 1 and 2 only
@@ -72,7 +72,7 @@ def test_label_cli_resumes_without_repeating(tmp_path, monkeypatch):
     for p in sorted(parts.glob("*.extxyz"))[1:]:
         p.unlink()
     calls.clear()
-    assert cli(["label", str(tmp_path / "in.extxyz"), str(tmp_path / "out.extxyz"),
+    assert cli(["label", str(tmp_path / "in.extxyz"), "--out", str(tmp_path / "out.extxyz"),
                 "--config", str(tmp_path / "label.yaml")]) == 0
     assert len(calls) == 2
     out = ase.io.read(tmp_path / "out.extxyz", index=":")
@@ -95,7 +95,7 @@ def test_bad_configs_name_file_and_field(tmp_path, capsys):
     cfg.write_text("labeller: qe\nqe:\n  mixing_beta: 1.5\n")
     with pytest.raises(ConfigError, match="mixing_beta must be in"):
         load_label_config(cfg)
-    assert cli(["label", str(tmp_path / "x.xyz"), str(tmp_path / "o.xyz"), "--config", str(tmp_path / "none.yaml")]) == 2
+    assert cli(["label", str(tmp_path / "x.xyz"), "--out", str(tmp_path / "o.xyz"), "--config", str(tmp_path / "none.yaml")]) == 2
     assert "none.yaml: no such configuration file" in capsys.readouterr().err
 
 

@@ -1,4 +1,4 @@
-"""Issue 7 (part): ``ennp md`` runs checkpointed production MD from one YAML (builder or
+"""``ennp md run`` runs checkpointed production MD from one YAML (builder or
 data file), resumes, runs as a Slurm job that requeues itself, and refuses bad configs."""
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def write_config(path: Path, changes: dict | None = None) -> Path:
 def test_md_chain_runs_and_resumes(tmp_path):
     config = write_config(tmp_path / "md.yaml")
     work = tmp_path / "w"
-    proc = subprocess.run([ENNP, "md", str(config), "--workdir", str(work)], capture_output=True, text=True)
+    proc = subprocess.run([ENNP, "md", "run", str(config), "--out", str(work)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     summary = json.loads((work / "md.json").read_text())
     meta = json.loads((work / "structure.json").read_text())
@@ -45,7 +45,7 @@ def test_md_chain_runs_and_resumes(tmp_path):
     assert len(fixed) and np.ptp(pos[:, fixed], axis=0).max() < 1e-8 and np.ptp(pos, axis=0).max() > 0.01
     # more steps asked for later: the next segment continues from the last checkpoint
     config = write_config(tmp_path / "md.yaml", {"md.steps": 600})
-    proc = subprocess.run([ENNP, "md", str(config), "--workdir", str(work)], capture_output=True, text=True)
+    proc = subprocess.run([ENNP, "md", "run", str(config), "--out", str(work)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert "md segment 1: steps 400 -> 600 (from restart.400.bin)" in proc.stdout
     assert [f["step"] for f in read_dump(work / "run" / "trajectory.dump")] == [0, 100, 200, 300, 400, 500, 600]
@@ -60,11 +60,11 @@ def test_md_from_a_data_file_with_a_pair_file(tmp_path):
     ase.io.write(tmp_path / "au.data", bulk("Au", cubic=True).repeat(3), format="lammps-data",
                  specorder=["Au"], masses=True, atom_style="atomic")
     (tmp_path / "pair.in").write_text(f"pair_style eam\npair_coeff 1 1 {lammps_potentials_dir() / 'Au_u3.eam'}\n")
-    config = write_yaml(tmp_path / "au.yaml", {"species": ["Au"], "data": "au.data",
+    config = write_yaml(tmp_path / "au.yaml", {"species": ["Au"], "structure": {"file": "au.data"},
                                                "pair": {"style": "file", "file": "pair.in"},
                                                "md": {"ensemble": "langevin", "steps": 200, "every_dump": 100,
                                                       "every_restart": 100, "every_thermo": 100}})
-    proc = subprocess.run([ENNP, "md", str(config), "--workdir", str(tmp_path / "w")], capture_output=True, text=True)
+    proc = subprocess.run([ENNP, "md", "run", str(config), "--out", str(tmp_path / "w")], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert json.loads((tmp_path / "w" / "md.json").read_text())["atoms"] == 108
 
@@ -80,13 +80,13 @@ def test_submit_requeues_before_the_time_limit_and_resumes(slurm, tmp_path):
                                                "md.every_thermo": 200, "md.nprocs": 2,
                                                "slurm": {"md": {"time": "00:20:00"}}})
     work = tmp_path / "w"
-    proc = subprocess.run([ENNP, "md", str(path), "--workdir", str(work), "--submit"],
+    proc = subprocess.run([ENNP, "md", "run", str(path), "--out", str(work), "--submit"],
                           capture_output=True, text=True, env=slurm.env())
     assert proc.returncode == 0, proc.stdout + proc.stderr
     job = json.loads((work / "submit.json").read_text())["stages"]["md"]["job"]
     script = (work / "md.sbatch").read_text()
     for line in ("#SBATCH --ntasks=2", "#SBATCH --time=00:20:00", "#SBATCH --signal=B:USR1@300",
-                 "#SBATCH --requeue", "scontrol requeue", f"md {path.resolve()} --workdir {work} --until md &"):
+                 "#SBATCH --requeue", "scontrol requeue", f"md run {path.resolve()} --out {work} --until md &"):
         assert line in script
     deadline = time.time() + 300
     while not list((work / "run").glob("restart.*.bin")):    # the first checkpoint is written
@@ -110,8 +110,9 @@ def test_submit_requeues_before_the_time_limit_and_resumes(slurm, tmp_path):
 
 
 @pytest.mark.parametrize("changes, message", [
-    ({"data": "system.data"}, "either structure.builder or data"),
-    ({"structure": {}, "data": "missing.data"}, "data: no such file"),
+    ({"structure": {"builder": "au_fcc", "file": "system.data"}}, "structure: give exactly one of 'builder' or 'file'"),
+    ({"structure": {"file": "missing.data"}}, "structure.file: no such file"),
+    ({"md.dt": "1e-3x"}, r"md.dt: expected float, got '1e-3x'"),
     ({"species": ["Au"]}, "stand-ins exist for Ti O Au and Mo S C"),
     ({"md.every_restart": 250}, "must be a multiple of every_dump"),
     ({"md.ensemble": "npt"}, "ensemble must be one of"),

@@ -1,4 +1,4 @@
-"""Issue 5: NEMD interfacial conductance with LAMMPS built-in styles (Au EAM,
+"""NEMD interfacial conductance with LAMMPS built-in styles (Au EAM,
 Matsui-Akaogi TiO2, LJ across), the `ennp heat` chain, and its bad inputs.
 
 One chain run (module fixture, ~6 min on 2 cores) is checked against energy
@@ -32,28 +32,43 @@ CONFIG = {
     # low temperatures: the 70-atom particle neither restructures nor slides (it does
     # above ~300 K with this stand-in); T_hot - T0 small next to T0, because G depends
     # on temperature and the two methods sample it differently (see the agreement test)
-    "nemd": {"T0": 100, "T_hot": 175, "seeds": [1, 2, 3, 4, 5, 6], "parallel": 2,
-             "steady": {"steps_eq": 10000, "steps": 20000},
-             "transient": {"steps_eq": 2500, "steps_heat": 2500, "steps": 20000,
-                           "vel_every": 5, "vel_frames": 400}},
-    "beam": {"dose_rates": [1.0e+5, 1.0e+7], "energies_keV": [80, 300]},
+    # short runs, two seeds: the chain's plumbing and per-seed physics (the default suite)
+    "nemd": {"T0": 100, "T_hot": 175, "seeds": [1, 2], "parallel": 2,
+             "steady": {"steps_eq": 4000, "steps": 6000},
+             "transient": {"steps_eq": 1000, "steps_heat": 1500, "steps": 8000,
+                           "vel_every": 5, "vel_frames": 200}},
+    "beam": {"dose_rates": [1e5, 1e7], "energies_keV": [80, 300]},    # 1e5: a float in any spelling
 }
+# long runs, six seeds: the steady state and the agreement of the two methods (pytest -m slow)
+AGREEMENT = {"nemd.seeds": [1, 2, 3, 4, 5, 6], "nemd.steady": {"steps_eq": 10000, "steps": 20000},
+             "nemd.transient": {"steps_eq": 2500, "steps_heat": 2500, "steps": 20000,
+                                "vel_every": 5, "vel_frames": 400}}
 
 
 def write_config(path: Path, changes: dict | None = None) -> Path:
     return write_yaml(path, CONFIG, changes)
 
 
-@pytest.fixture(scope="module")
-def chain(tmp_path_factory):
-    root = tmp_path_factory.mktemp("heat")
-    config = write_config(root / "heat.yaml")
+def run_heat_chain(root: Path, changes: dict | None = None) -> dict:
+    config = write_config(root / "heat.yaml", changes)
     work = root / "work"
-    proc = subprocess.run([ENNP, "heat", str(config), "--workdir", str(work)], capture_output=True, text=True)
+    proc = subprocess.run([ENNP, "heat", "run", str(config), "--out", str(work)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return {"config": config, "work": work, "stdout": proc.stdout,
+            "regions": {**(meta := json.loads((work / "structure.json").read_text()))["regions"],
+                        "cross_section_A2": meta["ennp_cross_section_A2"]},
             **{name: json.loads((work / f"{name}.json").read_text())
-               for name in ("steady", "transient", "vdos", "beam", "heat", "regions")}}
+               for name in ("steady", "transient", "vdos", "beam", "heat")}}
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory):
+    return run_heat_chain(tmp_path_factory.mktemp("heat"))
+
+
+@pytest.fixture(scope="module")
+def agreement(tmp_path_factory):
+    return run_heat_chain(tmp_path_factory.mktemp("heat_agreement"), AGREEMENT)
 
 
 def test_groups_in_lammps_match_the_layout(chain):
@@ -66,14 +81,19 @@ def test_groups_in_lammps_match_the_layout(chain):
     assert counts["hot"] == regions["n_hot"] and counts["pfree"] == 70 - regions["n_hot"] > 0
 
 
-def test_steady_state_heat_in_equals_heat_out(chain):
+def test_heat_the_baths_exchange_is_stored_or_passed_on(chain):
+    """Bookkeeping: what the baths put in minus what they took out is what the system stored."""
     for seed in chain["steady"]["seeds"]:
         j = (seed["heat_in_eV_ps"] + seed["heat_out_eV_ps"]) / 2
-        assert j > 0.02    # eV/ps: ~0.04 at T_hot - T0 = 75 K
-        # bookkeeping: what the baths put in minus what they took out is what the system stored
+        assert j > 0
         assert abs(seed["heat_in_eV_ps"] - seed["heat_out_eV_ps"] - seed["energy_drift_eV_ps"]) < 0.02 * j
-    # at steady state, in = out
-    assert abs(chain["steady"]["imbalance"]) < 0.05, chain["steady"]["seeds"]
+
+
+@pytest.mark.slow
+def test_at_steady_state_heat_in_equals_heat_out(agreement):
+    for seed in agreement["steady"]["seeds"]:
+        assert (seed["heat_in_eV_ps"] + seed["heat_out_eV_ps"]) / 2 > 0.02    # eV/ps: ~0.04 at T_hot - T0 = 75 K
+    assert abs(agreement["steady"]["imbalance"]) < 0.05, agreement["steady"]["seeds"]
 
 
 def test_steady_G_matches_its_own_numbers(chain):
@@ -90,7 +110,8 @@ def test_steady_G_matches_its_own_numbers(chain):
     assert t[z > z_iface].mean() - t[z < z_iface].mean() > 50    # the jump (~70 K) is at the interface
 
 
-def test_steady_and_transient_G_agree(chain):
+@pytest.mark.slow
+def test_steady_and_transient_G_agree(agreement):
     """Same interface, two methods, agreeing within twice their combined standard error.
     Measured on the development machine (6 seeds, 100 K / 175 K): steady 43.9 +- 1.8,
     transient 44.2 +- 5.7 MW m^-2 K^-1 (the transient's seeds scatter, 28-62: a 70-atom
@@ -99,7 +120,7 @@ def test_steady_and_transient_G_agree(chain):
     spends most of its decay near T0, gives 43.7 +- 3.5 at 146 K; so the methods are compared
     with T_hot - T0 small next to T0 (near linear response), and each reports the
     temperature it sampled."""
-    s, t = chain["steady"], chain["transient"]
+    s, t = agreement["steady"], agreement["transient"]
     combined = float(np.hypot(s["G_err_MW_m2K"], t["G_err_MW_m2K"]))
     assert abs(s["G_MW_m2K"] - t["G_MW_m2K"]) < 2 * combined, (s["G_MW_m2K"], t["G_MW_m2K"], combined)
     assert s["G_err_MW_m2K"] < 0.1 * s["G_MW_m2K"] and t["G_err_MW_m2K"] < 0.2 * t["G_MW_m2K"]
@@ -148,7 +169,7 @@ def test_resume_keeps_finished_seeds_and_reruns_an_unfinished_one(chain):
     (killed / "done").unlink()    # as if the run had been killed before finishing this seed
     kept = work / "steady" / "seed_1" / "log.lammps"
     before = kept.stat().st_mtime_ns
-    proc = subprocess.run([ENNP, "heat", str(chain["config"]), "--workdir", str(work)],
+    proc = subprocess.run([ENNP, "heat", "run", str(chain["config"]), "--out", str(work)],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "transient seed 2: kept" not in proc.stdout and "steady seed 1: kept" in proc.stdout
@@ -191,7 +212,7 @@ def test_bad_pair_file_gives_the_lammps_error(tmp_path):
     pair = tmp_path / "pair.in"
     pair.write_text("pair_style      lj/cut 5.0\n")    # no pair_coeff
     path = write_config(tmp_path / "heat.yaml", {"pair": {"style": "file", "file": "pair.in"}})
-    proc = subprocess.run([ENNP, "heat", str(path), "--workdir", str(tmp_path / "w")],
+    proc = subprocess.run([ENNP, "heat", "run", str(path), "--out", str(tmp_path / "w")],
                           capture_output=True, text=True)
     assert proc.returncode == 2
     assert "ERROR" in proc.stderr and "pair coeffs are not set" in proc.stderr.lower()
@@ -204,13 +225,13 @@ def test_submit_renders_a_job_per_step(tmp_path):
     path = write_config(tmp_path / "heat.yaml", {"slurm": {"all": {"partition": "debug"},
                                                            "nemd": {"time": "01:00:00"}}})
     work = tmp_path / "w"
-    proc = subprocess.run([ENNP, "heat", str(path), "--workdir", str(work), "--submit"],
+    proc = subprocess.run([ENNP, "heat", "run", str(path), "--out", str(work), "--submit"],
                           capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stderr
     assert "nemd: submitted job 4242" in proc.stdout and "report: submitted job 4242 after nemd" in proc.stdout
     nemd, report = (work / "nemd.sbatch").read_text(), (work / "report.sbatch").read_text()
     for line in ("#SBATCH --ntasks=2", "#SBATCH --partition=debug", "#SBATCH --time=01:00:00",
-                 f"heat {path} --workdir {work} --until nemd"):
+                 f"heat run {path} --out {work} --until nemd"):
         assert line in nemd
     assert "#SBATCH --ntasks=1" in report and "--time" not in report and "--until report" in report
     for script in (nemd, report):
@@ -219,4 +240,4 @@ def test_submit_renders_a_job_per_step(tmp_path):
     calls = (tmp_path / "sbatch_args").read_text().splitlines()
     assert calls == [f"--parsable {work / 'nemd.sbatch'}",
                      f"--parsable --dependency=afterok:4242 {work / 'report.sbatch'}"]
-    assert json.loads((work / "submit.json").read_text())["plan"] == f"ennp heat {path.resolve()}"
+    assert json.loads((work / "submit.json").read_text())["plan"] == f"ennp heat run {path.resolve()}"

@@ -1,4 +1,4 @@
-"""Issue 7 (part): checkpointed production MD (lammps_inputs/production.in) killed
+"""Checkpointed production MD (lammps_inputs/production.in) killed
 half-way resumes from its restart files; the joined trajectory has no gaps or repeats
 and ends where an uninterrupted run ends."""
 

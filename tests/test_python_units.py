@@ -71,20 +71,20 @@ def test_model_settings_validation():
 
 
 def test_deploy_rejects_bad_arguments(tmp_path, capsys):
-    assert cli(["deploy", str(tmp_path / "missing.ckpt"), str(tmp_path / "m.nequip.pt2")]) == 2
+    assert cli(["deploy", str(tmp_path / "missing.ckpt"), "--out", str(tmp_path / "m.nequip.pt2")]) == 2
     assert "no such checkpoint" in capsys.readouterr().err
     (tmp_path / "c.ckpt").write_text("")
-    assert cli(["deploy", str(tmp_path / "c.ckpt"), str(tmp_path / "m.pt2")]) == 2
+    assert cli(["deploy", str(tmp_path / "c.ckpt"), "--out", str(tmp_path / "m.pt2")]) == 2
     assert "must end with .nequip.pt2" in capsys.readouterr().err
     (tmp_path / "c.ckpt").write_text("not a checkpoint")
-    assert cli(["deploy", str(tmp_path / "c.ckpt"), str(tmp_path / "m.nequip.pt2")]) == 2
+    assert cli(["deploy", str(tmp_path / "c.ckpt"), "--out", str(tmp_path / "m.nequip.pt2")]) == 2
     assert "c.ckpt is not a loadable nequip checkpoint" in capsys.readouterr().err
     assert not (tmp_path / "m.nequip.pt2").exists()
 
 
 def test_demo_rejects_bad_arguments(tmp_path, capsys):
     for args in (["--np", "0"], ["--steps", "1"], ["--repeat", "1"]):
-        assert cli(["demo", "--nve", "--workdir", str(tmp_path), *args]) == 2
+        assert cli(["demo", "--nve", "--out", str(tmp_path), *args]) == 2
         assert "need --np >= 1, --steps >= 2 and --repeat >= 2" in capsys.readouterr().err
 
 

@@ -1,4 +1,4 @@
-"""Issue 7 (part): ``ennp submit`` on a real one-node Slurm (loopback): a label job array
+"""``ennp submit`` on a real one-node Slurm (loopback): a label job array
 and a dependent analysis job; a failed array task is found and resubmitted, the dependent
 job follows the retry; the state survives a restart of the submitting process."""
 
@@ -34,7 +34,7 @@ def test_label_array_then_analysis_with_a_failed_task(slurm, tmp_path):
     (tmp_path / "label.yaml").write_text("labeller: emt\n")
     # task 1 fails the first time it runs (as a node or code failure would)
     label = (f"if [ $SLURM_ARRAY_TASK_ID = 1 ] && [ ! -e failed_once ]; then touch failed_once; exit 3; fi; "
-             f"{ENNP} label in.extxyz out.extxyz --config label.yaml --task $SLURM_ARRAY_TASK_ID --tasks 3")
+             f"{ENNP} label in.extxyz --out out.extxyz --config label.yaml --task $SLURM_ARRAY_TASK_ID --tasks 3")
     analysis = (f"{sys.executable} -c \"import ase.io, json; f = ase.io.read('out.extxyz', ':'); "
                 f"json.dump([a.get_potential_energy() for a in f], open('energies.json', 'w'))\"")
     plan = tmp_path / "plan.yaml"
@@ -42,24 +42,24 @@ def test_label_array_then_analysis_with_a_failed_task(slurm, tmp_path):
         {"name": "label", "command": label, "array": 3, "resources": {"ntasks": 1, "time": "00:10:00"}},
         {"name": "analysis", "command": analysis, "after": ["label"]}]}))
     work = tmp_path
-    ennp(slurm, "submit", str(plan), "--workdir", str(work))
+    ennp(slurm, "submit", "run", str(plan), "--out", str(work))
     state = json.loads((work / "submit.json").read_text())
     label_job, analysis_job = state["stages"]["label"]["job"], state["stages"]["analysis"]["job"]
     for k in range(3):
         slurm.wait(f"{label_job}_{k}")
     # a new process reads the recorded state: task 1 failed, the analysis waits for ever
-    out = ennp(slurm, "submit", "--status", str(work)).stdout
+    out = ennp(slurm, "submit", "status", str(work)).stdout
     assert "label" in out and "FAILED" in out and "1:FAILED" in out and "0:COMPLETED" in out
     assert slurm.state(analysis_job) == "PENDING"
     # submitting the plan again (a restarted submitter) submits nothing new
-    again = ennp(slurm, "submit", str(plan), "--workdir", str(work)).stdout
+    again = ennp(slurm, "submit", "run", str(plan), "--out", str(work)).stdout
     assert "label: already submitted" in again and "analysis: already submitted" in again
-    out = ennp(slurm, "submit", "--resubmit", str(work)).stdout
+    out = ennp(slurm, "submit", "resubmit", str(work)).stdout
     assert "label: tasks [1] resubmitted" in out and "analysis: now waits for" in out
     assert slurm.wait(analysis_job) == "COMPLETED"
     energies = json.loads((work / "energies.json").read_text())
     assert len(energies) == 3 and len(set(energies)) == 3
-    final = ennp(slurm, "submit", "--status", str(work)).stdout
+    final = ennp(slurm, "submit", "status", str(work)).stdout
     assert final.count("COMPLETED") >= 2 and "FAILED" not in final
 
 
@@ -68,7 +68,7 @@ def test_stage_resources_and_container_render(slurm, tmp_path):
     plan.write_text(yaml.safe_dump({"stages": [
         {"name": "train", "command": "echo train > train.txt",
          "resources": {"gpus": 0, "ntasks": 2, "time": "00:05:00", "modules": [], "extra": ["--comment=ennp"]}}]}))
-    ennp(slurm, "submit", str(plan), "--workdir", str(tmp_path))
+    ennp(slurm, "submit", "run", str(plan), "--out", str(tmp_path))
     job = json.loads((tmp_path / "submit.json").read_text())["stages"]["train"]["job"]
     assert slurm.wait(job) == "COMPLETED" and (tmp_path / "train.txt").read_text() == "train\n"
     script = (tmp_path / "train.sbatch").read_text()

@@ -1,4 +1,4 @@
-"""Issue 6: HR-TEM images (abTEM multislice) of vibrating flakes: MD snapshots, the
+"""HR-TEM images (abTEM multislice) of vibrating flakes: MD snapshots, the
 Einstein model and the static structure; orthogonal cells; bad inputs."""
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def test_frozen_phonon_images_of_known_vibrations(tmp_path):
     frames = [Atoms(traj.symbols.tolist(), positions=p, cell=traj.cell, pbc=True) for p in traj.positions]
     ase.io.write(tmp_path / "traj.extxyz", frames)
     out = tmp_path / "tem"
-    proc = subprocess.run([ENNP, "tem", str(tmp_path / "traj.extxyz"), "--out", str(out), "--sampling", "0.1",
+    proc = subprocess.run([ENNP, "vibrations", "tem", str(tmp_path / "traj.extxyz"), "--out", str(out), "--sampling", "0.1",
                            "--snapshots", "40", "--focal-spread", "0", "--dose", "2000"],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
@@ -102,6 +102,6 @@ def test_tem_bad_inputs(tmp_path):
                          ({"dose_e_A2": -1}, "dose_e_A2 must be >= 0")]:
         with pytest.raises(ValueError, match=message):
             Microscope(**bad)
-    proc = subprocess.run([ENNP, "tem", str(tmp_path / "missing.dump"), "--out", str(tmp_path / "o")],
+    proc = subprocess.run([ENNP, "vibrations", "tem", str(tmp_path / "missing.dump"), "--out", str(tmp_path / "o")],
                           capture_output=True, text=True)
     assert proc.returncode == 2 and "missing.dump does not exist" in proc.stderr

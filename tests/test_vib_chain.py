@@ -1,4 +1,4 @@
-"""Issue 6: ``ennp vibrations`` runs build -> MD -> analysis -> HR-TEM from one YAML
+"""``ennp vibrations run`` runs build -> MD -> analysis -> HR-TEM from one YAML
 (classical stand-in, small flake), resumes, runs as Slurm jobs, and refuses bad configs."""
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def chain(tmp_path_factory):
     root = tmp_path_factory.mktemp("vibrations")
     config = write_config(root / "vib.yaml")
     work = root / "work"
-    proc = subprocess.run([ENNP, "vibrations", str(config), "--workdir", str(work)], capture_output=True, text=True)
+    proc = subprocess.run([ENNP, "vibrations", "run", str(config), "--out", str(work)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return {"config": config, "work": work, "stdout": proc.stdout}
 
@@ -75,7 +75,7 @@ def test_chain_resumes_and_redoes_only_what_is_missing(chain):
     dump = work / "md" / "trajectory.dump"
     before = dump.stat().st_mtime_ns
     (work / "tem" / "tem.json").unlink()      # as if killed while imaging
-    proc = subprocess.run([ENNP, "vibrations", str(chain["config"]), "--workdir", str(work)],
+    proc = subprocess.run([ENNP, "vibrations", "run", str(chain["config"]), "--out", str(work)],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert dump.stat().st_mtime_ns == before and "tem: static image" in proc.stdout
@@ -85,13 +85,13 @@ def test_chain_resumes_and_redoes_only_what_is_missing(chain):
 def test_submit_runs_a_job_per_step_on_slurm(chain, slurm, tmp_path):
     """--submit on a real (loopback) Slurm: md, analysis and tem as three jobs, each after the
     one before, in a copy of the finished work folder without its images: the first two find
-    their outputs and the tem job makes the images again; ennp submit --status reads it back."""
+    their outputs and the tem job makes the images again; ennp submit status reads it back."""
     import shutil
 
     work = tmp_path / "w"
     shutil.copytree(chain["work"], work, ignore=shutil.ignore_patterns("tem"))
     path = write_config(tmp_path / "vib.yaml", {"slurm": {"tem": {"time": "00:10:00", "extra": ["--comment=tem"]}}})
-    proc = subprocess.run([ENNP, "vibrations", str(path), "--workdir", str(work), "--submit"],
+    proc = subprocess.run([ENNP, "vibrations", "run", str(path), "--out", str(work), "--submit"],
                           capture_output=True, text=True, env=slurm.env())
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "analysis: submitted job" in proc.stdout and "after analysis" in proc.stdout
@@ -99,7 +99,7 @@ def test_submit_runs_a_job_per_step_on_slurm(chain, slurm, tmp_path):
     assert [state[s]["after"] for s in ("md", "analysis", "tem")] == [[], ["md"], ["analysis"]]
     assert slurm.wait(state["tem"]["job"]) == "COMPLETED"
     assert "#SBATCH --time=00:10:00" in (work / "tem.sbatch").read_text()
-    status = subprocess.run([ENNP, "submit", "--status", str(work)], capture_output=True, text=True,
+    status = subprocess.run([ENNP, "submit", "status", str(work)], capture_output=True, text=True,
                             env=slurm.env()).stdout
     assert status.count("COMPLETED") >= 3 and "FAILED" not in status
     assert "md: kept from an earlier run" in (work / f"md_{state['md']['job']}.out").read_text()
@@ -123,7 +123,7 @@ def test_submit_runs_a_job_per_step_on_slurm(chain, slurm, tmp_path):
 def test_bad_vibration_configs(tmp_path, changes, message):
     path = write_config(tmp_path / "bad.yaml", changes)
     if message is None:    # found when building: the chain names the file and section
-        proc = subprocess.run([ENNP, "vibrations", str(path), "--workdir", str(tmp_path / "w")],
+        proc = subprocess.run([ENNP, "vibrations", "run", str(path), "--out", str(tmp_path / "w")],
                               capture_output=True, text=True)
         assert proc.returncode == 2 and f"{path}: structure: unknown builder 'mos2_on_gold'" in proc.stderr
         return

@@ -1,4 +1,4 @@
-"""Issue 6 (part): MoS2 flake builder, trajectory reading, rigid-body removal and
+"""MoS2 flake builder, trajectory reading, rigid-body removal and
 amplitudes (synthetic trajectories with known answers), the harmonic reference
 (phonopy) against LAMMPS MD, and the classical MoS2/graphite stand-in."""
 
@@ -18,13 +18,13 @@ from scipy.spatial.transform import Rotation
 
 from ennp import lammps_inputs
 from ennp.builders import build_structure
-from ennp.builders.interface import write_structure
+from ennp.lammps.data_file import write_structure
 from ennp.builders.mos2 import GRAPHITE_SPACING, MOS2_A, mos2_flake
 from ennp.lammps.pair_file import lammps_potentials_dir
 from ennp.lammps.run import run_lammps
 from ennp.vibrations.amplitudes import amplitudes
 from ennp.vibrations.analysis import analyse
-from ennp.builders.interface import fixed_height
+from ennp.lammps.data_file import fixed_height
 from ennp.vibrations.edge import edge_distance, falloff_distance, profile
 from ennp.vibrations.harmonic import classical_msd, phonons
 from ennp.vibrations.potentials import write_vib_pair_file
@@ -131,7 +131,7 @@ def test_extxyz_and_cli(tmp_path):
         a.wrap()
     ase.io.write(tmp_path / "t.extxyz", frames)
     out = tmp_path / "vib.json"
-    proc = subprocess.run([ENNP, "vib", "analyze", str(tmp_path / "t.extxyz"), "--json", str(out)],
+    proc = subprocess.run([ENNP, "vibrations", "analyze", str(tmp_path / "t.extxyz"), "--out", str(out)],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     import json
@@ -155,7 +155,7 @@ def test_extxyz_and_cli(tmp_path):
 def test_bad_trajectories(tmp_path, content, message):
     path = tmp_path / "bad.dump"
     path.write_text(content)
-    proc = subprocess.run([ENNP, "vib", "analyze", str(path), "--json", str(tmp_path / "o.json"),
+    proc = subprocess.run([ENNP, "vibrations", "analyze", str(path), "--out", str(tmp_path / "o.json"),
                            "--species", "Mo", "S"], capture_output=True, text=True)
     assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
 

@@ -1,9 +1,16 @@
-"""``ennp <verb>``: thin command line over the package's functions."""
+"""``ennp STAGE [SUBVERB]``: thin command line over the package's functions.
+
+One grammar: a stage (deploy, demo, label, al, heat, vibrations, md, submit), for the stages
+with several actions a sub-verb (``ennp heat run|eels|beam``), and ``--out`` naming every
+output, file or folder. Option defaults come from the config dataclasses.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+
+from . import __version__
 
 
 def _deploy(args) -> int:
@@ -18,9 +25,9 @@ def _demo(args) -> int:
     from .demo import run_al_demo, run_demo
 
     if args.nve:
-        run_demo(args.workdir or "runs/demo-nve", nprocs=args.np, steps=args.steps, repeat=args.repeat)
+        run_demo(args.out or "runs/demo-nve", nprocs=args.np, steps=args.steps, repeat=args.repeat)
     else:
-        run_al_demo(args.workdir or "runs/demo")
+        run_al_demo(args.out or "runs/demo")
     return 0
 
 
@@ -30,7 +37,7 @@ def _label(args) -> int:
     from .label.labelling import label_structures, load_label_config
 
     config = load_label_config(args.config, args.section)
-    frames = ase.io.read(args.inp, index=":")
+    frames = ase.io.read(args.structures, index=":")
     n, failed = label_structures(frames, config, args.out, task=args.task, tasks=args.tasks)
     if n + len(failed) < len(frames):    # other tasks of the array are still running
         print(f"task {args.task}/{args.tasks} done; {n + len(failed)} of {len(frames)} finished")
@@ -44,126 +51,77 @@ def _al(args) -> int:
     from .al import loop
     from .al.report import write_report
 
-    if args.al_verb == "init":
+    if args.subverb == "init":
         loop.init_run(args.config, args.workdir)
         print(f"initialised {args.workdir} from {args.config}; next: ennp al run {args.workdir}")
-    elif args.al_verb == "run" and args.submit:
+    elif args.subverb == "run" and args.submit:
         loop.submit(args.workdir)
-        print(f"ennp submit --status {args.workdir}")
-    elif args.al_verb == "run":
+        print(f"ennp submit status {args.workdir}")
+    elif args.subverb == "run":
         finished = loop.run(args.workdir)
         paths = write_report(args.workdir)
         print(f"{args.workdir}: {finished['reason']} (generation {finished['generation']}); "
               f"report {paths['png']}, {paths['json']}")
-    elif args.al_verb == "status":
+    elif args.subverb == "status":
         print(loop.status(args.workdir))
-    elif args.al_verb == "report":
+    elif args.subverb == "report":
         paths = write_report(args.workdir, args.out)
         print(f"wrote {paths['png']} and {paths['json']}")
     return 0
 
 
-def _beam(args) -> int:
-    import json
-    import math
-    from pathlib import Path
-
-    from .files import write_json
-    from .heat import eels
-    from .heat.report import heating_table, plot_heating, read_conductance
-
-    if args.beam_verb == "eels":
-        low, high = args.range if args.range else (None, None)
-        result = eels.analyse_spectrum(args.spectrum, low, high)
-        write_json(args.json, result)
-        print(f"{args.spectrum}: t/lambda = {result['t_over_lambda']:.4f}, <E> = "
-              f"{result['mean_energy_loss_eV']:.2f} eV over {result['range_eV'][0]:.1f}-"
-              f"{result['range_eV'][1]:.1f} eV -> {args.json}")
-        return 0
-    if args.conductance:
-        g, g_err = read_conductance(args.conductance)
-    elif args.g is not None:
-        g, g_err = args.g, args.g_err
-    else:
-        raise ValueError("give the conductance: --g VALUE or --conductance NEMD.json")
-    cross, contact = args.cross_section, args.contact_area
-    if args.structure:
-        meta = json.loads(Path(args.structure).read_text())
-        try:
-            cross = cross or meta["ennp_cross_section_A2"]
-            contact = contact or meta["ennp_contact_area_A2"]
-        except KeyError as exc:
-            raise ValueError(f"{args.structure}: no field {exc} (write it with a particle builder)") from None
-    if args.eels:
-        data = json.loads(Path(args.eels).read_text())
-        if not {"t_over_lambda", "mean_energy_loss_eV"} <= set(data):
-            raise ValueError(f"{args.eels}: needs t_over_lambda and mean_energy_loss_eV (from ennp beam eels)")
-        tl, loss = data["t_over_lambda"], data["mean_energy_loss_eV"]
-    else:
-        if args.mean_loss is None:
-            raise ValueError("give --eels EELS.json or --mean-loss (eV)")
-        loss, tl = args.mean_loss, args.t_over_lambda
-        if tl is None:
-            if args.diameter is None:
-                raise ValueError("give --t-over-lambda, or --diameter (A) to use the Malis mean free path")
-            mfp = eels.malis_mean_free_path(args.beam_energy, args.z, args.beta)
-            from .heat.beam import sphere_t_over_lambda
-
-            tl = sphere_t_over_lambda(args.diameter, mfp)
-            cross = cross or math.pi * args.diameter**2 / 4
-    if not cross or not contact:
-        raise ValueError("give --structure STRUCT.json or both --cross-section and --contact-area (A^2)")
-    table = heating_table(g, g_err, loss, tl, cross, contact, args.dose_rates)
-    write_json(args.json, table)
-    png = Path(args.json).with_suffix(".png")
-    label = "from EELS" if args.eels else \
-        f"{args.beam_energy:g} keV (Malis)" if args.t_over_lambda is None else "given t/lambda"
-    plot_heating({label: table}, png)
-    for r, t in zip(table["dose_rate_e_A2s"], table["delta_T_K"]):
-        print(f"dose rate {r:.3g} e/A^2/s: dT = {t:.3g} K")
-    print(f"wrote {args.json} and {png}")
-    return 0
-
-
-def _chain(args, name: str, outputs: str) -> int:
-    """``ennp heat|vibrations|md``: run the chain here (up to --until), or submit it to Slurm."""
+def _chain(args) -> int:
+    """``ennp heat|vibrations|md run``: run the chain here (up to --until), or submit it to Slurm."""
     import importlib
     from pathlib import Path
 
     from .chains import submit_chain
 
-    chain = importlib.import_module(f".{name}.chain", __package__)
-    workdir = Path(args.workdir or Path("runs") / Path(args.config).stem)
+    chain = importlib.import_module(f".{args.stage}.chain", __package__)
+    workdir = Path(args.out or Path("runs") / Path(args.config).stem)
     if args.submit:
-        submit_chain(name, args.config, workdir, chain.load_config(args.config))
-        print(f"results in {workdir}; ennp submit --status {workdir}")
+        submit_chain(args.stage, args.config, workdir, chain.load_config(args.config))
+        print(f"results in {workdir}; ennp submit status {workdir}")
         return 0
     chain.run_chain(args.config, workdir, until=args.until)
-    print(f"results in {workdir}: {outputs}" if args.until is None else f"done up to {args.until} in {workdir}")
+    print(f"results in {workdir}: {chain.OUTPUTS}" if args.until is None else f"done up to {args.until} in {workdir}")
     return 0
 
 
-def _submit(args) -> int:
-    from .submit import jobs
+def _eels(args) -> int:
+    from .files import write_json
+    from .heat.eels import analyse_spectrum
 
-    if args.status or args.resubmit:
-        workdir = args.target
-        if args.resubmit:
-            jobs.resubmit_failed(workdir)
-        for name, r in jobs.status(workdir).items():
-            tasks = ", ".join(f"{k}:{v}" for k, v in r["tasks"].items()) if len(r["tasks"]) > 1 else \
-                next(iter(r["tasks"].values()), "UNKNOWN")
-            retries = f" (retries: {', '.join(r['retries'])})" if r["retries"] else ""
-            print(f"{name:<16} job {r['job']:<8} {r['summary']:<10} {tasks}{retries}")
-        return 0
-    if not args.workdir:
-        raise ValueError("give --workdir W: the plan's jobs run there and submit.json records them")
-    jobs.submit_plan(args.target, args.workdir)
-    print(f"state in {args.workdir}/submit.json; ennp submit --status {args.workdir}")
+    low, high = args.range if args.range else (None, None)
+    result = analyse_spectrum(args.spectrum, low, high)
+    write_json(args.out, result)
+    print(f"{args.spectrum}: t/lambda = {result['t_over_lambda']:.4f}, <E> = "
+          f"{result['mean_energy_loss_eV']:.2f} eV over {result['range_eV'][0]:.1f}-"
+          f"{result['range_eV'][1]:.1f} eV -> {args.out}")
     return 0
 
 
-def _vib(args) -> int:
+def _beam(args) -> int:
+    from pathlib import Path
+
+    from .files import write_json
+    from .heat.report import beam_estimate, plot_heating
+
+    table, label = beam_estimate(
+        args.dose_rates, g=args.g, g_err=args.g_err, conductance=args.conductance, eels_json=args.eels,
+        mean_loss_eV=args.mean_loss, t_over_lambda=args.t_over_lambda, diameter_A=args.diameter,
+        beam_energy_keV=args.beam_energy, beta_mrad=args.beta, z_eff=args.z, structure=args.structure,
+        cross_section_A2=args.cross_section, contact_area_A2=args.contact_area)
+    write_json(args.out, table)
+    png = Path(args.out).with_suffix(".png")
+    plot_heating({label: table}, png)
+    for r, t in zip(table["dose_rate_e_A2s"], table["delta_T_K"]):
+        print(f"dose rate {r:.3g} e/A^2/s: dT = {t:.3g} K")
+    print(f"wrote {args.out} and {png}")
+    return 0
+
+
+def _analyze(args) -> int:
     from pathlib import Path
 
     from .vibrations.analysis import analyse, write_results
@@ -171,13 +129,13 @@ def _vib(args) -> int:
 
     traj = read_trajectory(args.trajectory, args.species)
     result = analyse(traj, args.elements, args.rigid, args.blocks, args.bin, args.lattice_constant)
-    png = Path(args.png or Path(args.json).with_suffix(".png"))
-    write_results(result, Path(args.json), png)
+    png = Path(args.out).with_suffix(".png")
+    write_results(result, Path(args.out), png)
     fall = result.get("falloff_A")
     print(f"{result['atoms']} atoms, {result['frames']} frames: <|u|^2> = {result['msd_A2']:.4g} A^2, "
           f"RMS amplitude {result['rms_amplitude_A']:.4g} A; falloff to the interior value "
           f"{'not reached' if fall is None else f'at {fall:.1f} A from the edge'}")
-    print(f"wrote {args.json} and {png}")
+    print(f"wrote {args.out} and {png}")
     return 0
 
 
@@ -202,41 +160,77 @@ def _tem(args) -> int:
     return 0
 
 
-def add_chain(sub, name: str, help: str, outputs: str) -> None:
-    """A chain verb: CONFIG [--workdir W] [--until STEP] [--submit], run by :func:`_chain`."""
-    p = sub.add_parser(name, help=help)
-    p.add_argument("config", help=f"{name} YAML (see python/ennp/{name}/example.yaml)")
-    p.add_argument("--workdir", help="default runs/<config name>")
+def _submit(args) -> int:
+    from .submit import jobs
+
+    if args.subverb == "run":
+        jobs.submit_plan(args.plan, args.out)
+        print(f"state in {args.out}/submit.json; ennp submit status {args.out}")
+        return 0
+    if args.subverb == "resubmit":
+        jobs.resubmit_failed(args.workdir)
+    for name, r in jobs.status(args.workdir).items():
+        tasks = ", ".join(f"{k}:{v}" for k, v in r["tasks"].items()) if len(r["tasks"]) > 1 else \
+            next(iter(r["tasks"].values()), "UNKNOWN")
+        retries = f" (retries: {', '.join(r['retries'])})" if r["retries"] else ""
+        print(f"{name:<16} job {r['job']:<8} {r['summary']:<10} {tasks}{retries}")
+    return 0
+
+
+def _run_verb(sub, stage: str, help: str) -> None:
+    """``ennp STAGE run CONFIG [--out W] [--until STEP] [--submit]`` of a chain."""
+    p = sub.add_parser("run", help=help)
+    p.add_argument("config", help=f"{stage} YAML (see python/ennp/{stage}/example.yaml)")
+    p.add_argument("--out", help="work folder (default runs/<config name>); a run there is resumed")
     p.add_argument("--until", metavar="STEP", help="stop after this step (each --submit job runs one)")
     p.add_argument("--submit", action="store_true",
                    help="submit one Slurm job per step (resources from the config's slurm: section), "
-                        "recorded for ennp submit --status/--resubmit W")
-    p.set_defaults(func=lambda args: _chain(args, name, outputs))
+                        "recorded for ennp submit status|resubmit W")
+    p.set_defaults(func=_chain)
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="ennp", description=__doc__)
-    sub = parser.add_subparsers(dest="verb", required=True)
+def _stage(sub, name: str, help: str):
+    """A stage with sub-verbs: returns the sub-verbs' subparsers."""
+    p = sub.add_parser(name, help=help, description=help)
+    p.set_defaults(stage=name)
+    return p.add_subparsers(dest="subverb", required=True, metavar="SUBVERB")
 
-    p = sub.add_parser("deploy", help="compile a nequip checkpoint/package for pair_style ennp")
+
+def parser() -> argparse.ArgumentParser:
+    from .config import default
+    from .demo import run_demo
+    from .heat.config import BeamSpec
+    from .vibrations.config import AnalysisSettings, TemSettings
+    from .vibrations.tem import Microscope
+
+    def d(cls, name):
+        return default(cls, name)
+
+    top = argparse.ArgumentParser(prog="ennp", description=__doc__.split("\n\n")[0],
+                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    top.add_argument("--version", action="version", version=f"ennp {__version__}")
+    sub = top.add_subparsers(dest="stage", required=True, metavar="STAGE")
+    fmt = {"formatter_class": argparse.ArgumentDefaultsHelpFormatter}
+
+    p = sub.add_parser("deploy", help="compile a nequip checkpoint/package for pair_style ennp", **fmt)
     p.add_argument("model", help="nequip-train checkpoint (.ckpt) or nequip-package file (.nequip.zip)")
-    p.add_argument("out", help="output file, ending in .nequip.pt2")
+    p.add_argument("--out", required=True, help="the deployed model, ending in .nequip.pt2")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     p.set_defaults(func=_deploy)
 
-    p = sub.add_parser("demo", help="main job: active learning on small Au/TiO2 (embedded labeller); "
-                       "--nve: train, deploy, MPI LAMMPS NVE of Au")
-    p.add_argument("--workdir", default=None, help="default runs/demo (runs/demo-nve with --nve); "
+    p = sub.add_parser("demo", help="the demo: active learning on small Au/TiO2 (embedded labeller); "
+                       "--nve: train, deploy, MPI LAMMPS NVE of Au", **fmt)
+    p.add_argument("--out", default=None, help="work folder (default runs/demo, runs/demo-nve with --nve); "
                    "an unfinished run there is resumed")
     p.add_argument("--nve", action="store_true", help="the MD demo instead of active learning")
-    p.add_argument("--np", type=int, default=2, help="MPI ranks for LAMMPS")
-    p.add_argument("--steps", type=int, default=1000)
-    p.add_argument("--repeat", type=int, default=6, help="fcc Au supercell repeat (4 atoms each)")
+    p.add_argument("--np", type=int, default=d(run_demo, "nprocs"), help="MPI ranks for LAMMPS (--nve)")
+    p.add_argument("--steps", type=int, default=d(run_demo, "steps"), help="NVE steps (--nve)")
+    p.add_argument("--repeat", type=int, default=d(run_demo, "repeat"), help="fcc Au supercell repeat (--nve)")
     p.set_defaults(func=_demo)
 
-    p = sub.add_parser("label", help="label structures with energies, forces, stresses (QE or stand-in)")
-    p.add_argument("inp", help="structures (any ASE-readable file, e.g. extxyz)")
-    p.add_argument("out", help="labelled extxyz (resumable: finished structures are kept)")
+    p = sub.add_parser("label", help="label structures with energies, forces, stresses (QE or stand-in)", **fmt)
+    p.add_argument("structures", help="structures (any ASE-readable file, e.g. extxyz)")
+    p.add_argument("--out", required=True, help="labelled extxyz (resumable: finished structures are kept)")
     p.add_argument("--config", required=True, help="YAML with 'labeller' and 'qe' settings")
     p.add_argument("--section", default=None, help="read the settings from this top-level section")
     p.add_argument("--task", type=int, default=0, help="label structures i with i %% tasks == task "
@@ -244,108 +238,109 @@ def main(argv=None) -> int:
     p.add_argument("--tasks", type=int, default=1)
     p.set_defaults(func=_label)
 
-    p = sub.add_parser("al", help="active learning: ensemble training, LAMMPS exploration, selection, labelling")
-    al = p.add_subparsers(dest="al_verb", required=True)
-    q = al.add_parser("init", help="validate a config and create the run directory")
+    al = _stage(sub, "al", "active learning: ensemble training, LAMMPS exploration, selection, labelling")
+    q = al.add_parser("init", help="validate a config and create the run directory", **fmt)
     q.add_argument("config", help="active-learning YAML (see python/ennp/al/example.yaml)")
     q.add_argument("workdir")
-    q = al.add_parser("run", help="run or resume the loop until it converges or hits the generation limit")
+    q = al.add_parser("run", help="run or resume the loop until it converges or hits the generation limit", **fmt)
     q.add_argument("workdir")
-    q.add_argument("--submit", action="store_true", help="run the loop as a Slurm job (backend.driver resources)")
-    q = al.add_parser("status", help="what is done in each generation")
+    q.add_argument("--submit", action="store_true", help="run the loop as a Slurm job (resources: the config's slurm.loop)")
+    q = al.add_parser("status", help="what is done in each generation", **fmt)
     q.add_argument("workdir")
-    q = al.add_parser("report", help="plots (PNG) and summary (JSON) per generation")
+    q = al.add_parser("report", help="plots (PNG) and summary (JSON) per generation", **fmt)
     q.add_argument("workdir")
     q.add_argument("--out", default=None, help="output folder (default WORKDIR/report)")
-    p.set_defaults(func=_al)
+    for q in al.choices.values():
+        q.set_defaults(func=_al)
 
-    p = sub.add_parser("beam", help="electron-beam heating: EELS analysis and temperature rise")
-    beam = p.add_subparsers(dest="beam_verb", required=True)
-    q = beam.add_parser("eels", help="t/lambda (log-ratio) and mean energy loss from a low-loss spectrum")
+    heat = _stage(sub, "heat", "Au particle on TiO2: interfacial conductance G by NEMD, EELS, beam heating")
+    _run_verb(heat, "heat", "the chain build -> NEMD conductance G -> beam heating, from one YAML (resumable)")
+    q = heat.add_parser("eels", help="t/lambda (log-ratio) and mean energy loss from a low-loss spectrum", **fmt)
     q.add_argument("spectrum", help=".msa, .dm3/.dm4, .hspy (anything hyperspy/rosettasciio reads)")
     q.add_argument("--range", nargs=2, type=float, metavar=("LOW", "HIGH"),
                    help="energy-loss range (eV) for the mean loss (default: ZLP end to spectrum end)")
-    q.add_argument("--json", required=True)
-    q = beam.add_parser("heat", help="steady-state temperature rise dT = P / (G A_contact) vs dose rate")
-    q.add_argument("--dose-rates", nargs="+", type=float, required=True, help="e / A^2 / s")
+    q.add_argument("--out", required=True, help="result JSON")
+    q.set_defaults(func=_eels)
+    q = heat.add_parser("beam", help="steady-state temperature rise dT = P / (G A_contact) vs dose rate", **fmt)
+    q.add_argument("--dose-rates", nargs="+", type=float, default=d(BeamSpec, "dose_rates"), help="e / A^2 / s")
     q.add_argument("--g", type=float, help="conductance (MW m^-2 K^-1)")
     q.add_argument("--g-err", type=float, default=0.0)
     q.add_argument("--conductance", help="NEMD result JSON with G_MW_m2K (and G_err_MW_m2K)")
-    q.add_argument("--eels", help="JSON from `ennp beam eels`")
+    q.add_argument("--eels", help="JSON from `ennp heat eels`")
     q.add_argument("--mean-loss", type=float, help="mean energy loss per inelastic event (eV)")
     q.add_argument("--t-over-lambda", type=float)
     q.add_argument("--diameter", type=float, help="particle diameter (A): t/lambda from the Malis formula")
-    q.add_argument("--beam-energy", type=float, default=300.0, help="keV (Malis)")
-    q.add_argument("--beta", type=float, default=10.0, help="collection semi-angle, mrad (Malis)")
-    q.add_argument("--z", type=float, default=79.0, help="(effective) atomic number (Malis)")
+    q.add_argument("--beam-energy", type=float, default=max(d(BeamSpec, "energies_keV")), help="keV (Malis)")
+    q.add_argument("--beta", type=float, default=d(BeamSpec, "beta_mrad"), help="collection semi-angle, mrad (Malis)")
+    q.add_argument("--z", type=float, default=d(BeamSpec, "z_eff"), help="(effective) atomic number (Malis)")
     q.add_argument("--structure", help="STRUCT.data.json from a particle builder (areas)")
     q.add_argument("--cross-section", type=float, help="A^2")
     q.add_argument("--contact-area", type=float, help="A^2")
-    q.add_argument("--json", required=True)
-    p.set_defaults(func=_beam)
+    q.add_argument("--out", required=True, help="result JSON (and the plot beside it, .png)")
+    q.set_defaults(func=_beam)
 
-    add_chain(sub, "heat", "Au particle on TiO2: build -> NEMD conductance G -> beam heating, "
-              "from one YAML (resumable)",
-              "heat.json, steady/transient .json/.png, vdos.png, beam.png")
-
-    add_chain(sub, "md", "production MD in checkpointed segments from one YAML; resumes after "
-              "a kill or a time limit (--submit: a Slurm job that requeues itself)",
-              "md.json, run/trajectory.dump (all segments joined), run/log.*.lammps")
-
-    p = sub.add_parser("submit", help="submit a plan of Slurm jobs with dependencies; --status; --resubmit "
-                       "failed jobs and array tasks")
-    p.add_argument("target", help="plan YAML (see python/ennp/submit/example.yaml), or the work folder with "
-                   "--status/--resubmit")
-    p.add_argument("--workdir", help="where the jobs run and submit.json records them")
-    p.add_argument("--status", action="store_true", help="report every stage's jobs and tasks")
-    p.add_argument("--resubmit", action="store_true", help="resubmit failed jobs (of arrays, the failed tasks), then report")
-    p.set_defaults(func=_submit)
-
-    p = sub.add_parser("vib", help="vibrations of supported flakes")
-    vib = p.add_subparsers(dest="vib_verb", required=True)
-    q = vib.add_parser("analyze", help="per-atom vibration amplitudes, edge profile and falloff of a trajectory")
+    vib = _stage(sub, "vibrations", "MoS2 flake on graphite: vibration amplitudes vs edge distance, HR-TEM")
+    _run_verb(vib, "vibrations", "the chain build -> MD -> amplitudes vs edge distance -> HR-TEM, "
+              "from one YAML (resumable)")
+    q = vib.add_parser("analyze", help="per-atom vibration amplitudes, edge profile and falloff of a trajectory", **fmt)
     q.add_argument("trajectory", help="LAMMPS dump (id type [element] x y z or xu yu zu) or extxyz")
-    q.add_argument("--json", required=True)
-    q.add_argument("--png", help="plot (default: the JSON's name with .png)")
+    q.add_argument("--out", required=True, help="result JSON (and the plot beside it, .png)")
     q.add_argument("--species", nargs="+", help="elements of LAMMPS types 1, 2, ... (dumps without element)")
-    q.add_argument("--elements", nargs="+", help="analyse only these elements (the flake), e.g. Mo S")
-    q.add_argument("--rigid", default="full", choices=["full", "translation", "none"],
-                   help="rigid-body motion removed per frame (default: translation + rotation)")
-    q.add_argument("--blocks", type=int, default=5, help="time blocks for the error bars")
-    q.add_argument("--bin", type=float, default=1.0, help="edge-distance bin (A)")
-    q.add_argument("--lattice-constant", type=float, default=3.16, help="A: falloff also in lattice constants")
-    p.set_defaults(func=_vib)
+    q.add_argument("--elements", nargs="+", help="analyse only these elements (the flake), e.g. Mo S; default all")
+    q.add_argument("--rigid", default=d(AnalysisSettings, "rigid"), choices=["full", "translation", "none"],
+                   help="rigid-body motion removed per frame (full: translation + rotation)")
+    q.add_argument("--blocks", type=int, default=d(AnalysisSettings, "blocks"), help="time blocks for the error bars")
+    q.add_argument("--bin", type=float, default=d(AnalysisSettings, "bin"), help="edge-distance bin (A)")
+    q.add_argument("--lattice-constant", type=float, default=d(AnalysisSettings, "lattice_constant"),
+                   help="A: falloff also in lattice constants")
+    q.set_defaults(func=_analyze)
+    q = vib.add_parser("tem", help="HR-TEM images (abTEM multislice) from MD snapshots, the Einstein model "
+                       "and the static structure; MD - Einstein; column contrast vs edge distance", **fmt)
+    q.add_argument("trajectory", help="LAMMPS dump or extxyz (as for ennp vibrations analyze)")
+    q.add_argument("--out", required=True, help="folder for tem.json, tem.png and the .npy images")
+    q.add_argument("--species", nargs="+", help="elements of LAMMPS types 1, 2, ... (dumps without element)")
+    q.add_argument("--flake", nargs="+", default=d(AnalysisSettings, "flake"), help="elements of the flake")
+    q.add_argument("--snapshots", type=int, default=d(TemSettings, "snapshots"),
+                   help="MD frames (evenly spread) = Einstein configurations")
+    q.add_argument("--energy", type=float, default=d(Microscope, "energy_keV"), help="beam energy (keV)")
+    q.add_argument("--cs", type=float, default=d(Microscope, "Cs_um"), help="spherical aberration Cs (um)")
+    q.add_argument("--defocus", default=d(Microscope, "defocus_A"), help="defocus (A, positive = underfocus) or scherzer")
+    q.add_argument("--aperture", type=float, default=d(Microscope, "aperture_mrad"), help="objective aperture semi-angle (mrad)")
+    q.add_argument("--focal-spread", type=float, default=d(Microscope, "focal_spread_A"), help="chromatic focal spread (A)")
+    q.add_argument("--dose", type=float, default=d(Microscope, "dose_e_A2"), help="e/A^2: also write Poisson-noise images")
+    q.add_argument("--sampling", type=float, default=d(Microscope, "sampling_A"), help="pixel size (A)")
+    q.add_argument("--slice-thickness", type=float, default=d(Microscope, "slice_thickness_A"), help="multislice slice (A)")
+    q.add_argument("--projection", default=d(Microscope, "projection"), choices=["infinite", "finite"])
+    q.add_argument("--seed", type=int, default=d(TemSettings, "seed"), help="Einstein displacements and noise")
+    q.add_argument("--no-align", action="store_true", help="keep the flake's rigid motion in the snapshots")
+    q.add_argument("--max-repetitions", type=int, default=d(TemSettings, "max_repetitions"),
+                   help="to make a skewed cell orthogonal")
+    q.set_defaults(func=_tem)
 
-    add_chain(sub, "vibrations", "MoS2 flake on graphite: build -> MD -> amplitudes vs edge distance "
-              "-> HR-TEM, from one YAML (resumable)",
-              "vibrations.json, vib.json/.png, tem/ (tem.json/.png, images .npy)")
+    md = _stage(sub, "md", "production MD in checkpointed segments")
+    _run_verb(md, "md", "production MD from one YAML; resumes after a kill or a time limit "
+              "(--submit: a Slurm job that requeues itself)")
 
-    p = sub.add_parser("tem", help="HR-TEM images (abTEM multislice) from MD snapshots, the Einstein model "
-                       "and the static structure; MD - Einstein; column contrast vs edge distance")
-    p.add_argument("trajectory", help="LAMMPS dump or extxyz (as for ennp vib analyze)")
-    p.add_argument("--out", required=True, help="folder for tem.json, tem.png and the .npy images")
-    p.add_argument("--species", nargs="+", help="elements of LAMMPS types 1, 2, ... (dumps without element)")
-    p.add_argument("--flake", nargs="+", default=["Mo", "S"], help="elements of the flake (default Mo S)")
-    p.add_argument("--snapshots", type=int, default=20, help="MD frames (evenly spread) = Einstein configurations")
-    p.add_argument("--energy", type=float, default=80.0, help="beam energy (keV)")
-    p.add_argument("--cs", type=float, default=-20.0, help="spherical aberration Cs (um)")
-    p.add_argument("--defocus", default="scherzer", help="defocus (A, positive = underfocus) or scherzer")
-    p.add_argument("--aperture", type=float, default=25.0, help="objective aperture semi-angle (mrad)")
-    p.add_argument("--focal-spread", type=float, default=30.0, help="chromatic focal spread (A)")
-    p.add_argument("--dose", type=float, default=0.0, help="e/A^2: also write Poisson-noise images")
-    p.add_argument("--sampling", type=float, default=0.05, help="pixel size (A)")
-    p.add_argument("--slice-thickness", type=float, default=1.0, help="multislice slice (A)")
-    p.add_argument("--projection", default="infinite", choices=["infinite", "finite"])
-    p.add_argument("--seed", type=int, default=1, help="Einstein displacements and noise")
-    p.add_argument("--no-align", action="store_true", help="keep the flake's rigid motion in the snapshots")
-    p.add_argument("--max-repetitions", type=int, default=5, help="to make a skewed cell orthogonal")
-    p.set_defaults(func=_tem)
+    sb = _stage(sub, "submit", "plans of Slurm jobs with dependencies: submit, status, resubmit")
+    q = sb.add_parser("run", help="submit a plan (again after a crash: submits only what is missing)", **fmt)
+    q.add_argument("plan", help="plan YAML (see python/ennp/submit/example.yaml)")
+    q.add_argument("--out", required=True, help="work folder: the jobs run there and submit.json records them")
+    q = sb.add_parser("status", help="every stage's jobs and array tasks", **fmt)
+    q.add_argument("workdir", help="the plan's work folder (holds submit.json)")
+    q = sb.add_parser("resubmit", help="resubmit failed jobs (of arrays, the failed tasks), then report", **fmt)
+    q.add_argument("workdir", help="the plan's work folder (holds submit.json)")
+    for q in sb.choices.values():
+        q.set_defaults(func=_submit)
+    return top
 
-    args = parser.parse_args(argv)
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
     try:
         return args.func(args)
     except (ValueError, FileNotFoundError, RuntimeError, OSError) as exc:
-        print(f"ennp {args.verb}: error: {exc}", file=sys.stderr)
+        verb = " ".join(filter(None, (args.stage, getattr(args, "subverb", None))))
+        print(f"ennp {verb}: error: {exc}", file=sys.stderr)
         return 2
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, is_dataclass, replace
+import re
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, get_type_hints
 
@@ -15,15 +16,25 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class StructureSpec:
-    builder: str = ""               # a name in ennp.builders.BUILDERS
-    args: dict = field(default_factory=dict)
+    """A structure: an ennp builder with its arguments, or a file."""
+    builder: str = ""               # a builder of ennp.builders (particle_on_slab, mos2_on_graphite, au_fcc, ...)
+    args: dict = field(default_factory=dict)    # the builder's keyword arguments
+    file: str = ""                  # instead of a builder: a LAMMPS data file (atom_style atomic) or any file ASE reads
+    name: str = ""                  # active learning: names the structure's files and runs (required there)
+
+    def __post_init__(self):
+        if bool(self.builder) == bool(self.file):
+            raise ValueError("give exactly one of 'builder' or 'file'")
+        if self.args and not self.builder:
+            raise ValueError("'args' go with a 'builder'")
 
 
 @dataclass(frozen=True)
 class PairSpec:
+    """The potential of a chain's LAMMPS runs."""
     style: str = "ennp"             # ennp (deployed model) | classical (built-in stand-in) | file
     model: str = ""                 # .nequip.pt2 for style ennp
-    file: str = ""                  # LAMMPS include file for style file
+    file: str = ""                  # LAMMPS include file (pair_style and pair_coeff) for style file
 
     def __post_init__(self):
         if self.style not in ("ennp", "classical", "file"):
@@ -36,8 +47,15 @@ class PairSpec:
 
 def check_species(species) -> None:
     """LAMMPS atom types 1, 2, ... of a config: distinct element symbols, at least one."""
-    if not species or len(set(species)) != len(species):
-        raise ValueError(f"species must be distinct element symbols, got {species}")
+    from ase.data import chemical_symbols
+
+    if not species:
+        raise ValueError("species: expected a non-empty list of elements, e.g. [Au, Ti, O]")
+    bad = [s for s in species if s not in chemical_symbols[1:]]
+    if bad:
+        raise ValueError(f"species: unknown element(s) {bad}")
+    if len(set(species)) != len(species):
+        raise ValueError(f"species: listed twice: {list(species)}")
 
 
 def resolve_file(config_path: str | Path, name: str, value: str) -> str:
@@ -55,12 +73,30 @@ def resolve_pair(config_path: str | Path, pair: PairSpec) -> PairSpec:
                    file=resolve_file(config_path, "pair.file", pair.file))
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML 1.1 as PyYAML reads it, except that 1e-8 and 5e5 (no dot) are floats, as in YAML 1.2."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"))
+
+
+def parse_yaml(text: str):
+    """YAML text with the loader of every ennp config."""
+    return yaml.load(text, Loader=_Loader)
+
+
+def resolve_structure(config_path: str | Path, spec: StructureSpec, name: str = "structure") -> StructureSpec:
+    return replace(spec, file=resolve_file(config_path, f"{name}.file", spec.file))
+
+
 def load_yaml(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: no such configuration file")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = parse_yaml(path.read_text())
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
@@ -86,13 +122,19 @@ def build(cls, data: Any, where: str):
     hints = get_type_hints(cls)
     values = {}
     for name, value in data.items():
-        values[name] = _check_type(value, hints[name], f"{where}.{name}")
+        values[name] = _check_type(value, hints[name], field_where(where, name))
     try:
         return cls(**values)
     except ConfigError:
         raise
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{where}: {exc}") from exc
+
+
+def field_where(where: str, name: str) -> str:
+    """Where field ``name`` of the section at ``where`` is: "file: name" below the top level of
+    a file, "file: section.name" below a section."""
+    return f"{where}.{name}" if ": " in where else f"{where}: {name}"
 
 
 def _check_type(value, hint, where):
@@ -107,6 +149,47 @@ def _check_type(value, hint, where):
         raise ConfigError(f"{where}: expected {hint.__name__}, got {value!r}")
     if origin is dict and not isinstance(value, dict):
         raise ConfigError(f"{where}: expected a mapping, got {value!r}")
-    if origin in (list, tuple) and not isinstance(value, (list, tuple)):
-        raise ConfigError(f"{where}: expected a list, got {value!r}")
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        item = next((a for a in getattr(hint, "__args__", ()) if a is not Ellipsis), None)
+        if item is not None:
+            value = [_check_type(v, item, f"{where}[{k}]") for k, v in enumerate(value)]
     return tuple(value) if origin is tuple else value
+
+
+def default(cls, name: str):
+    """The default of field ``name`` of dataclass ``cls``, or of parameter ``name`` of a
+    function (for CLI options, so that their defaults and the code's cannot disagree)."""
+    if not is_dataclass(cls):
+        import inspect
+
+        return inspect.signature(cls).parameters[name].default
+    f = next(f for f in fields(cls) if f.name == name)
+    return f.default_factory() if f.default_factory is not MISSING else f.default
+
+
+def field_table(cls) -> list[dict]:
+    """One row per field of a config dataclass: name, type, default and meaning. The meaning is
+    the comment beside the field in the source, so docs generated from it follow the code."""
+    import inspect
+
+    comments = {}
+    for line in inspect.getsource(cls).splitlines():
+        m = re.match(r"\s+(\w+)\s*:[^#]*#\s*(.*)$", line)
+        if m:
+            comments[m.group(1)] = m.group(2).strip()
+    hints = get_type_hints(cls)
+    rows = []
+    for f in fields(cls):
+        hint = hints[f.name]
+        type_name = hint.__name__ if isinstance(hint, type) else str(hint).replace("typing.", "")
+        if f.default is MISSING and f.default_factory is MISSING:
+            value = "required"
+        elif is_dataclass(hint):
+            value = "(section)"
+        else:
+            value = default(cls, f.name)
+            value = repr(list(value) if isinstance(value, tuple) else value)
+        rows.append({"name": f.name, "type": type_name, "default": value, "meaning": comments.get(f.name, "")})
+    return rows

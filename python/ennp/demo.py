@@ -1,6 +1,6 @@
-"""The main job and a smaller MD demo, on data ennp makes itself.
+"""The demo (active learning) and a smaller MD demo, on data ennp makes itself.
 
-Main job (:func:`run_al_demo`, ``ennp demo``): the active-learning loop of
+The demo (:func:`run_al_demo`, ``ennp demo``): the active-learning loop of
 ``ennp al`` with ``al/example.yaml`` (Au/TiO2, SevenNet-0 as stand-in for DFT),
 ending with its report.
 
@@ -53,7 +53,7 @@ def energy_drift(time_ps: np.ndarray, etotal: np.ndarray, natoms: int) -> dict:
 
 
 def demo_model() -> dict[str, Path]:
-    """The tiny float32 Au model of the main job (EMT labels), cached."""
+    """The tiny float32 Au model of the MD demo (EMT labels), cached."""
     settings = ModelSettings(type_names=("Au",), r_max=4.5, num_layers=2, l_max=1,
                              num_features=16, model_dtype="float32")
     return tiny_model(rattled_au(num_frames=50), settings, max_epochs=10, name="au_tiny")

@@ -6,12 +6,14 @@ LAMMPS_PLUGIN_PATH; LAMMPS then loads every ``*plugin.so`` in it at start-up.
 
 from pathlib import Path
 
+from . import installed_dir
+
 PLUGIN_NAME = "ennpplugin.so"
 
 
 def plugin_dir() -> str:
-    """Directory that holds ``ennpplugin.so`` inside the installed package."""
-    return str(Path(__file__).resolve().parent / "lib")
+    """Directory that holds ``ennpplugin.so`` (the package's ``lib``)."""
+    return str(installed_dir("lib"))
 
 
 def plugin_path() -> Path:
@@ -19,6 +21,6 @@ def plugin_path() -> Path:
     if not path.is_file():
         raise FileNotFoundError(
             f"{path} not found: ennp was installed without its LAMMPS plugin "
-            "(reinstall with `pip install .` from the checkout)"
+            "(run `bash install.sh` in the checkout to build it)"
         )
     return path

@@ -1,31 +1,18 @@
 """The active-learning YAML file: one validated dataclass per section.
 
 Every problem is a :class:`~ennp.config.ConfigError` naming the file and the
-field. See ``python/ennp/al/example.yaml`` for a commented example (the main job).
+field. See ``python/ennp/al/example.yaml`` for a commented example (the demo's).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from ..config import ConfigError, build, load_yaml
+from ..config import ConfigError, StructureSpec, build, check_species, load_yaml
 from ..label.labelling import LabelConfig
-from ..submit.plan import Resources
+from ..submit.plan import Resources, step_resources
 from ..train.nequip_config import ModelSettings
-
-
-@dataclass(frozen=True)
-class Structure:
-    """One starting structure: an ennp builder with arguments, or a file (first frame)."""
-    name: str
-    builder: str = ""
-    args: dict = field(default_factory=dict)
-    file: str = ""
-
-    def __post_init__(self):
-        if bool(self.builder) == bool(self.file):
-            raise ValueError(f"structure {self.name!r}: give exactly one of 'builder' or 'file'")
 
 
 @dataclass(frozen=True)
@@ -59,21 +46,17 @@ class Ensemble:
 
 @dataclass(frozen=True)
 class Training:
-    template: str = ""              # nequip Hydra YAML; empty: generated from the fields below
-    r_max: float = 4.5
-    num_layers: int = 2
-    l_max: int = 1
-    num_features: int = 16
-    model_dtype: str = "float32"
+    template: str = ""              # nequip Hydra YAML; empty: generated from model and the fields below
+    model: ModelSettings = field(default_factory=ModelSettings)    # the NequIP model (type_names and seed come from species and ensemble)
     max_epochs: int = 30
     batch_size: int = 4
     lr: float = 0.01
-    val_fraction: float = 0.2
+    val_fraction: float = 0.2       # of each member's training frames, for nequip's validation
     warm_start: bool = True         # generation g > 0 starts from generation g-1's member
 
     def __post_init__(self):
-        ModelSettings(type_names=(), r_max=self.r_max, num_layers=self.num_layers, l_max=self.l_max,
-                      num_features=self.num_features, model_dtype=self.model_dtype)    # validates
+        if self.model.type_names:
+            raise ValueError("model.type_names: set by species, not here")
         if self.max_epochs < 1 or self.batch_size < 1 or self.lr <= 0:
             raise ValueError("max_epochs and batch_size must be >= 1 and lr > 0")
         if not 0 < self.val_fraction < 1:
@@ -139,10 +122,8 @@ class Convergence:
 
 @dataclass(frozen=True)
 class Backend:
-    kind: str = "local"             # local: this machine; slurm: label as an sbatch job array
+    kind: str = "local"             # local: this machine; slurm: label as an sbatch job array (resources: slurm.label)
     workers: int = 1                # parallel labelling processes (local) or array tasks (slurm)
-    resources: Resources = field(default_factory=Resources)    # of each label array task (slurm)
-    driver: Resources = field(default_factory=Resources)       # of the loop's job (ennp al run --submit)
 
     def __post_init__(self):
         if self.kind not in ("local", "slurm"):
@@ -153,9 +134,9 @@ class Backend:
 
 @dataclass(frozen=True)
 class ALConfig:
-    species: tuple
-    structures: tuple               # of Structure
-    label: LabelConfig = field(default_factory=lambda: LabelConfig(labeller="sevennet"))
+    species: tuple[str, ...]        # elements; LAMMPS atom types 1, 2, ... and the models' type names
+    structures: tuple[StructureSpec, ...]    # starting structures, each with a name
+    label: LabelConfig = field(default_factory=lambda: LabelConfig(labeller="sevennet"))    # the labeller (as in ennp label)
     initial: InitialData = field(default_factory=InitialData)
     ensemble: Ensemble = field(default_factory=Ensemble)
     training: Training = field(default_factory=Training)
@@ -164,13 +145,28 @@ class ALConfig:
     selection: Selection = field(default_factory=Selection)
     convergence: Convergence = field(default_factory=Convergence)
     backend: Backend = field(default_factory=Backend)
-    base_dir: str = "."             # relative paths in the YAML are relative to this folder
+    slurm: dict = field(default_factory=dict)    # resources (ennp.submit.plan.Resources) of the steps loop (ennp al run --submit) and label (each array task), or all
+    base_dir: str = "."             # relative paths in the YAML are relative to this folder (set by the loader)
+
+    def __post_init__(self):
+        check_species(self.species)
+        if not self.structures:
+            raise ValueError("structures: expected a non-empty list")
+        names = [s.name for s in self.structures]
+        if not all(names):
+            raise ValueError("structures: every structure needs a name")
+        if len(set(names)) != len(names):
+            raise ValueError(f"structures: names must differ, got {names}")
+
+    def chain_steps(self) -> dict[str, dict]:
+        """The Slurm steps of a run and their default resources (``slurm:`` section)."""
+        return {"loop": {}, "label": {}}
+
+    def resources(self, step: str) -> Resources:
+        return step_resources(self.slurm, self.chain_steps(), "slurm")[step]
 
     def model_settings(self, seed: int) -> ModelSettings:
-        t = self.training
-        return ModelSettings(type_names=tuple(self.species), r_max=t.r_max, num_layers=t.num_layers,
-                             l_max=t.l_max, num_features=t.num_features,
-                             model_dtype=t.model_dtype, seed=seed)
+        return replace(self.training.model, type_names=tuple(self.species), seed=seed)
 
     def resolve(self, path: str) -> Path:
         """A path from the config, relative to the config file's folder."""
@@ -181,37 +177,13 @@ class ALConfig:
 def load_al_config(path: str | Path, base_dir: str | Path | None = None) -> ALConfig:
     """Read and validate an active-learning YAML file; relative paths in it are
     relative to ``base_dir`` (default: the file's folder)."""
-    from ase.data import chemical_symbols
-
-    data = dict(load_yaml(path))
+    data = load_yaml(path)
     where = str(path)
-    species = data.pop("species", None)
-    if not isinstance(species, list) or not species:
-        raise ConfigError(f"{where}: species: expected a non-empty list of elements, e.g. [Au, Ti, O]")
-    bad = [s for s in species if s not in chemical_symbols[1:]]
-    if bad:
-        raise ConfigError(f"{where}: species: unknown element(s) {bad}")
-    if len(set(species)) != len(species):
-        raise ConfigError(f"{where}: species: listed twice: {species}")
-    raw = data.pop("structures", None)
-    if not isinstance(raw, list) or not raw:
-        raise ConfigError(f"{where}: structures: expected a non-empty list")
-    structures = tuple(build(Structure, s, f"{where}: structures[{k}]") for k, s in enumerate(raw))
-    names = [s.name for s in structures]
-    if len(set(names)) != len(names):
-        raise ConfigError(f"{where}: structures: names must differ, got {names}")
-    label = build(LabelConfig, data.pop("label", {"labeller": "sevennet"}), f"{where}: label")
-    sections = {name: data.pop(name) for name in list(data)
-                if name in ("initial", "ensemble", "training", "exploration", "trust",
-                            "selection", "convergence", "backend")}
-    if data:
-        raise ConfigError(f"{where}: unknown section(s) {sorted(data)}")
-    hints = ALConfig.__dataclass_fields__
-    parts = {name: build(hints[name].default_factory().__class__, value, f"{where}: {name}")
-             for name, value in sections.items()}
+    if "base_dir" in data:
+        raise ConfigError(f"{where}: base_dir: not a field of the file (paths are relative to its folder)")
     base = Path(base_dir) if base_dir is not None else Path(path).resolve().parent
-    config = ALConfig(species=tuple(species), structures=structures, label=label, base_dir=str(base),
-                      **parts)
+    config = build(ALConfig, {**data, "base_dir": str(base)}, where)
+    step_resources(config.slurm, config.chain_steps(), f"{where}: slurm")
     _check_cross_fields(config, where)
     return config
 
@@ -226,7 +198,7 @@ def _check_cross_fields(config: ALConfig, where: str) -> None:
         raise ConfigError(f"{where}: training.template: no such file {config.training.template}")
     for s in config.structures:
         if s.file and not config.resolve(s.file).is_file():
-            raise ConfigError(f"{where}: structures[{s.name}].file: no such file {s.file}")
+            raise ConfigError(f"{where}: structures[{s.name}].file: no such file {config.resolve(s.file)}")
     if config.label.labeller == "qe":
         from ..label.pseudos import pseudodojo_dir, pseudopotentials
 

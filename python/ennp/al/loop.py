@@ -24,9 +24,9 @@ import ase.io
 import numpy as np
 import yaml
 
-from ..builders import build_structure
-from ..builders.interface import write_structure
+from ..lammps.data_file import write_structure
 from ..config import ConfigError
+from ..chains import read_structure
 from ..files import write_frames
 from ..label.backends import label_file
 from ..train.nequip_config import nequip_config
@@ -49,8 +49,7 @@ def init_run(config_path: str | Path, workdir: str | Path) -> Path:
                            f"`ennp al run {workdir}` or choose another directory")
     (workdir / "structures").mkdir(parents=True, exist_ok=True)
     for s in config.structures:
-        atoms = (build_structure(s.builder, s.args) if s.builder
-                 else ase.io.read(config.resolve(s.file), index=0))
+        atoms = read_structure(s, config.species, config.base_dir)
         extra = sorted(set(atoms.get_chemical_symbols()) - set(config.species))
         if extra:
             raise ConfigError(f"{config_path}: structures[{s.name}]: element(s) {extra} not in species")
@@ -78,16 +77,16 @@ def load_run(workdir: Path) -> tuple[State, ALConfig]:
 
 
 def submit(workdir: str | Path) -> dict:
-    """The loop as a Slurm job (``ennp submit`` with one stage, resources backend.driver):
+    """The loop as a Slurm job (``ennp submit`` with one stage, resources slurm.loop):
     it trains and explores in that job and, with backend kind slurm, labels through job
-    arrays it submits itself. Recorded in W/submit.json (``ennp submit --status W``)."""
+    arrays it submits itself. Recorded in W/submit.json (``ennp submit status W``)."""
     from ..submit.jobs import ennp_command, submit_plan
     from ..submit.plan import Plan, Stage
 
     workdir = Path(workdir).resolve()
     _, config = load_run(workdir)
-    stage = Stage(name="al", command=ennp_command(config.backend.driver, "al", "run", workdir),
-                  resources=config.backend.driver)
+    resources = config.resources("loop")
+    stage = Stage(name="al", command=ennp_command(resources, "al", "run", workdir), resources=resources)
     return submit_plan(Plan([stage]), workdir, source=f"ennp al run {workdir}")
 
 
@@ -146,7 +145,7 @@ def _initial_data(workdir: Path, state: State, config: ALConfig, progress) -> tu
 def _label(workdir: Path, config: ALConfig, inp: Path, out: Path):
     """Label ``inp`` into ``out`` on the configured backend (the settings: al.yaml's label section)."""
     return label_file(inp, out, config.label, workdir / CONFIG_NAME, "label", kind=config.backend.kind,
-                      workers=config.backend.workers, resources=config.backend.resources)
+                      workers=config.backend.workers, resources=config.resources("label"))
 
 
 def _labelled_until(workdir: Path, gen: int) -> list:

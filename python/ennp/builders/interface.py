@@ -1,13 +1,10 @@
-"""Au on TiO2: a particle (or a small cluster) on a rutile/anatase slab, and the
-LAMMPS data file with its type map and regions written alongside."""
+"""Au on TiO2: a particle (or a small cluster) on a rutile/anatase slab."""
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 
-from ..files import write_atomic, write_json
 from .bulk import AU_A
 from .nanoparticle import au_particle, contact_area, cross_section
 from .slabs import ANATASE_101_SPACING, RUTILE_110_SPACING, anatase_101_slab, rutile_110_slab
@@ -16,8 +13,6 @@ SUBSTRATES = {"rutile110": rutile_110_slab, "anatase101": anatase_101_slab}
 SURFACE_CELL = {"rutile110": (6.497, 2.959), "anatase101": (10.239, 3.785)}    # A
 LAYER_SPACING = {"rutile110": RUTILE_110_SPACING, "anatase101": ANATASE_101_SPACING}
 
-
-NO_FIXED = -1.0e9    # z_fixed of a structure without fixed atoms: below everything
 
 
 def particle_on_slab(diameter: float, substrate: str = "rutile110", layers: int = 4, fixed: int = 1,
@@ -82,37 +77,3 @@ def au_on_rutile(repeat=(1, 2), layers: int = 2, au_atoms: int = 4, gap: float =
     atoms.pbc = True
     del atoms.arrays["ennp_fixed"]
     return atoms
-
-
-def write_structure(atoms, species, path: str | Path) -> dict:
-    """LAMMPS data file ``path`` (atom_style atomic, type t = species[t-1]) and
-    ``path.json`` with the type map, the fixed atoms' ids and ``atoms.info``."""
-    import ase.io
-
-    path = Path(path)
-    missing = sorted(set(atoms.get_chemical_symbols()) - set(species))
-    if missing:
-        raise ValueError(f"element(s) {missing} of the structure are not in species {list(species)}")
-    write_atomic(path, lambda tmp: ase.io.write(tmp, atoms, format="lammps-data", specorder=list(species),
-                                                masses=True, atom_style="atomic"))
-    fixed = atoms.arrays.get("ennp_fixed", np.zeros(len(atoms), int))
-    meta = {"data_file": path.name, "natoms": len(atoms),
-            "type_map": {str(t + 1): el for t, el in enumerate(species)},
-            "fixed_ids": [int(i) + 1 for i in np.flatnonzero(fixed)],
-            **{k: v for k, v in atoms.info.items() if k.startswith("ennp_")}}
-    write_json(path.with_name(path.name + ".json"), meta)
-    return meta
-
-
-def fixed_height(atoms) -> float:
-    """The height between the fixed bottom atoms (``arrays['ennp_fixed']``) and the rest,
-    which the LAMMPS inputs use to hold them; below everything when none are fixed."""
-    fixed = atoms.arrays.get("ennp_fixed")
-    if fixed is None or not np.any(fixed):
-        return NO_FIXED
-    z, fixed = atoms.positions[:, 2], np.asarray(fixed, bool)
-    top, bottom = z[fixed].max(), z[~fixed].min()
-    if bottom < top + 0.5:
-        raise ValueError("the fixed atoms are not a layer below all the others (the LAMMPS inputs "
-                         "hold atoms below a height)")
-    return float((top + bottom) / 2)

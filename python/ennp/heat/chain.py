@@ -8,16 +8,13 @@ so the same command resumes. Outputs: structure.data(.json), pair.in,
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 
-from ..builders import build_structure
 from ..builders.bulk import AU_A
-from ..builders.interface import write_structure
-from ..chains import start_chain
+from ..chains import prepare_structure, start_chain
 from ..files import write_json
 from . import eels
 from .config import HeatConfig
@@ -31,18 +28,15 @@ from .vdos import overlap, plot_vdos, vdos
 AU_VOLUME_A3 = AU_A**3 / 4    # per atom (fcc Au)
 
 
+OUTPUTS = "heat.json, steady/transient .json/.png, vdos.png, beam.png"    # what a finished run leaves in its work folder
+
 def prepare(config: HeatConfig, workdir: Path) -> dict:
-    """Build and write the structure once, and the pair file; return the NEMD regions."""
-    regions_file = workdir / "regions.json"
-    if not regions_file.exists():
-        atoms = build_structure(config.structure.builder, config.structure.args)
-        regions = layout(atoms, config.nemd.cold_layers, config.nemd.hot_fraction)
-        meta = write_structure(atoms, config.species, workdir / "structure.data")
-        regions.update(cross_section_A2=meta.get("ennp_cross_section_A2"), natoms=len(atoms))
-        write_json(regions_file, regions)    # last: its presence means the structure is complete
+    """The structure (once) and the pair file; returns the NEMD regions."""
+    meta = prepare_structure(config.structure, config.species, workdir, describe=lambda atoms: {
+        "regions": layout(atoms, config.nemd.cold_layers, config.nemd.hot_fraction)})
     write_nemd_pair_file(config.pair.style, config.species, workdir / "pair.in", config.pair.model,
                          config.pair.file)
-    return json.loads(regions_file.read_text())
+    return {**meta["regions"], "cross_section_A2": meta.get("ennp_cross_section_A2"), "natoms": meta["natoms"]}
 
 
 def phonon_overlap(folder: Path, nsub: int, species, dt_ps: float, workdir: Path) -> dict:

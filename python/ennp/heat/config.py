@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from ..config import ConfigError, PairSpec, StructureSpec, build, check_species, load_yaml, resolve_file, resolve_pair
+from ..config import (ConfigError, PairSpec, StructureSpec, build, check_species, load_yaml, resolve_file, resolve_pair,
+                      resolve_structure)
 from ..submit.plan import step_resources
 from .nemd import NemdSettings
 
@@ -17,25 +18,19 @@ from .nemd import NemdSettings
 @dataclass(frozen=True)
 class BeamSpec:
     conductance_from: str = "transient"     # which NEMD method's G sets the temperature rise
-    dose_rates: list = field(default_factory=lambda: [1e5, 1e6, 1e7])    # e / A^2 / s
+    dose_rates: list[float] = field(default_factory=lambda: [1e5, 1e6, 1e7])    # e / A^2 / s
     spectrum: str = ""              # low-loss EELS file; empty: Malis mean free path
-    range: list = field(default_factory=list)    # eV, mean-loss window (spectrum only)
+    range: list[float] = field(default_factory=list)    # eV, mean-loss window (spectrum only)
     mean_energy_loss_eV: float = 44.0       # without a spectrum (Au, Nunez Valencia et al. 2024)
-    energies_keV: list = field(default_factory=lambda: [80.0, 300.0])    # Malis, one curve each
-    beta_mrad: float = 10.0
-    z_eff: float = 79.0
+    energies_keV: list[float] = field(default_factory=lambda: [80.0, 300.0])    # beam energies without a spectrum (Malis), one curve each
+    beta_mrad: float = 10.0         # collection semi-angle of the spectrometer (Malis)
+    z_eff: float = 79.0             # effective atomic number (Malis)
 
     def __post_init__(self):
         if self.conductance_from not in ("steady", "transient"):
             raise ValueError(f"conductance_from must be steady or transient, not {self.conductance_from!r}")
-        # PyYAML reads 1e5 (no sign in the exponent) as a string: accept numeric strings
-        try:
-            rates = [float(r) for r in self.dose_rates]
-        except (TypeError, ValueError):
-            rates = [-1.0]
-        if not rates or min(rates) < 0:
+        if not self.dose_rates or min(self.dose_rates) < 0:
             raise ValueError(f"dose_rates must be non-negative numbers, got {self.dose_rates}")
-        object.__setattr__(self, "dose_rates", rates)
         if self.range and (len(self.range) != 2 or not self.range[0] < self.range[1]):
             raise ValueError(f"range must be [low, high] eV with low < high, got {self.range}")
         if not self.spectrum and (not self.energies_keV or min(self.energies_keV) <= 0):
@@ -66,7 +61,7 @@ def load_heat_config(path: str | Path) -> HeatConfig:
     """Read and validate; relative paths (model, file, spectrum) become relative to the YAML's folder."""
     path = Path(path)
     config = build(HeatConfig, load_yaml(path), str(path))
-    config = replace(config, pair=resolve_pair(path, config.pair),
+    config = replace(config, pair=resolve_pair(path, config.pair), structure=resolve_structure(path, config.structure),
                      beam=replace(config.beam, spectrum=resolve_file(path, "beam.spectrum", config.beam.spectrum)))
     if config.beam.conductance_from not in config.nemd.methods:
         raise ConfigError(f"{path}: beam.conductance_from is {config.beam.conductance_from!r} "

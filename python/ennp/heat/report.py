@@ -1,4 +1,5 @@
-"""``ennp beam``: the EELS step and the beam-heating estimate, as JSON and plots."""
+"""``ennp heat beam``: the beam-heating estimate from a conductance, EELS and the particle's areas,
+as JSON and plots."""
 
 from __future__ import annotations
 
@@ -35,6 +36,50 @@ def heating_table(g: float, g_err: float, mean_loss_eV: float, t_over_lambda: fl
             "inputs": {"G_MW_m2K": g, "G_err_MW_m2K": g_err, "mean_energy_loss_eV": mean_loss_eV,
                        "t_over_lambda": t_over_lambda, "cross_section_A2": cross_section_A2,
                        "contact_area_A2": contact_area_A2}}
+
+
+def beam_estimate(dose_rates, *, g: float | None = None, g_err: float = 0.0, conductance: str | None = None,
+                  eels_json: str | None = None, mean_loss_eV: float | None = None,
+                  t_over_lambda: float | None = None, diameter_A: float | None = None,
+                  beam_energy_keV: float = 300.0, beta_mrad: float = 10.0, z_eff: float = 79.0,
+                  structure: str | None = None, cross_section_A2: float | None = None,
+                  contact_area_A2: float | None = None) -> tuple[dict, str]:
+    """:func:`heating_table` from what the user has: G given or from an NEMD JSON; <E> and t/lambda
+    from an ``ennp heat eels`` JSON, given, or (with the particle's diameter) the Malis mean free
+    path; the areas given or from a particle builder's STRUCT.data.json. Returns (table, label)."""
+    from . import eels
+    from .beam import sphere_t_over_lambda
+
+    if conductance:
+        g, g_err = read_conductance(conductance)
+    elif g is None:
+        raise ValueError("give the conductance: --g VALUE or --conductance NEMD.json")
+    cross, contact = cross_section_A2, contact_area_A2
+    if structure:
+        meta = json.loads(Path(structure).read_text())
+        try:
+            cross = cross or meta["ennp_cross_section_A2"]
+            contact = contact or meta["ennp_contact_area_A2"]
+        except KeyError as exc:
+            raise ValueError(f"{structure}: no field {exc} (write it with a particle builder)") from None
+    if eels_json:
+        data = json.loads(Path(eels_json).read_text())
+        if not {"t_over_lambda", "mean_energy_loss_eV"} <= set(data):
+            raise ValueError(f"{eels_json}: needs t_over_lambda and mean_energy_loss_eV (from ennp heat eels)")
+        tl, loss, label = data["t_over_lambda"], data["mean_energy_loss_eV"], "from EELS"
+    else:
+        if mean_loss_eV is None:
+            raise ValueError("give --eels EELS.json or --mean-loss (eV)")
+        loss, tl, label = mean_loss_eV, t_over_lambda, "given t/lambda"
+        if tl is None:
+            if diameter_A is None:
+                raise ValueError("give --t-over-lambda, or --diameter (A) to use the Malis mean free path")
+            tl = sphere_t_over_lambda(diameter_A, eels.malis_mean_free_path(beam_energy_keV, z_eff, beta_mrad))
+            cross = cross or np.pi * diameter_A**2 / 4
+            label = f"{beam_energy_keV:g} keV (Malis)"
+    if not cross or not contact:
+        raise ValueError("give --structure STRUCT.json or both --cross-section and --contact-area (A^2)")
+    return heating_table(g, g_err, loss, tl, cross, contact, dose_rates), label
 
 
 def plot_heating(tables: dict, path: Path) -> None:

@@ -1,7 +1,7 @@
 """Where labelling runs: in this process, in parallel local workers, or as a
 Slurm job array (jobs/stage.sbatch, rendered as ``ennp submit`` does). All three
 run :func:`~ennp.label.labelling.label_structures` on shares of the same
-structures (``ennp label --task i --tasks N``), so they resume the same way and
+structures (``ennp label IN --out OUT --task i --tasks N``), so they resume the same way and
 give the same file.
 """
 
@@ -27,7 +27,7 @@ def label_file(inp: Path, out: Path, config: LabelConfig, config_file: Path, sec
     frames = ase.io.read(inp, index=":")
     tasks = max(1, min(workers, len(frames)))
     ennp = str(Path(sys.executable).with_name("ennp"))
-    cli = [ennp, "label", str(inp), str(out), "--config", str(config_file), "--section", section]
+    cli = [ennp, "label", str(inp), "--out", str(out), "--config", str(config_file), "--section", section]
     if kind == "slurm":
         resources = resources or Resources()
         stage = Stage(name="label", command=f"{ennp_command(resources, *cli[1:])} --task $SLURM_ARRAY_TASK_ID "

@@ -20,9 +20,9 @@ import ase.io
 from ..cache import content_key
 from ..config import ConfigError, build, load_yaml
 from ..files import write_atomic, write_frames, write_json
-from .qe import LabelOutcome, QESettings, label_qe
+from .qe import QESettings, label_qe
 from .universal import UniversalSettings, label_universal
-from .results import label_with_calculator
+from .results import LabelOutcome, label_with_calculator
 
 LABELLERS = ("qe", "sevennet", "emt")
 

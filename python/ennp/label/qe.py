@@ -20,7 +20,7 @@ import numpy as np
 
 from ..cache import content_key
 from .pseudos import pseudodojo_dir, pseudopotentials
-from .results import with_labels
+from .results import LabelOutcome, with_labels
 
 NOT_CONVERGED = "convergence NOT achieved"
 
@@ -61,17 +61,6 @@ class QESettings:
         for k in ("retries", "nprocs", "pw_command", "mpi_command", "pseudo_dir"):
             d.pop(k)
         return content_key("qe", d)
-
-
-@dataclass
-class LabelOutcome:
-    atoms: object | None            # labelled copy, or None if the SCF failed
-    attempts: int
-    message: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return self.atoms is not None
 
 
 def kpoint_grid(atoms, kspacing: float) -> tuple[int, int, int]:

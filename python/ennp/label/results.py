@@ -1,8 +1,22 @@
-"""Labelled copies of structures: energy, forces and (periodic cells) stress."""
+"""Labelled copies of structures (energy, forces and, for periodic cells, stress) and the
+outcome of one labelling, whichever labeller made it."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ase.calculators.singlepoint import SinglePointCalculator
+
+
+@dataclass(frozen=True)
+class LabelOutcome:
+    atoms: object | None            # labelled copy, or None if the calculation failed
+    attempts: int
+    message: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.atoms is not None
 
 
 def with_labels(atoms, energy, forces, stress=None, **info):

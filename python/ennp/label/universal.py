@@ -2,7 +2,7 @@
 data of the Materials Project (MPtrj), whose weights ship inside the ``sevenn``
 wheel (Park et al., J. Chem. Theory Comput. 20, 4857 (2024)).
 
-It stands in for DFT on laptops, in tests and in the main job; every frame it
+It stands in for DFT on laptops, in tests and in the demo; every frame it
 labels says so in ``ennp_labeller``.
 """
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import lammps_inputs
-from ..builders.interface import NO_FIXED
+from .data_file import NO_FIXED
 from ..files import write_atomic
 from .run import lammps_error, run_lammps
 

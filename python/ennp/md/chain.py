@@ -9,15 +9,12 @@ segment dumps, restart files, trajectory.dump joined), md.json (summary).
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 
-from ..builders import build_structure
-from ..builders.interface import fixed_height, write_structure
-from ..chains import start_chain
+from ..chains import prepare_structure, start_chain
 from ..files import write_json
 from ..heat.potentials import classical_au_tio2
 from ..lammps.outputs import read_loop_time, read_thermo
@@ -28,19 +25,11 @@ from .config import MdConfig
 from .config import load_md_config as load_config
 
 
+OUTPUTS = "md.json, run/trajectory.dump (all segments joined), run/log.*.lammps"    # what a finished run leaves in its work folder
+
 def classical(species) -> str:
     """The stand-in for the species: Au/TiO2 or MoS2/carbon."""
     return (classical_au_tio2 if "Au" in species else classical_mos2_carbon)(species)
-
-
-def data_natoms(path: str) -> int:
-    """The atom count in a LAMMPS data file's header."""
-    with open(path, errors="replace") as f:
-        for _, line in zip(range(50), f):
-            words = line.split()
-            if len(words) == 2 and words[1] == "atoms" and words[0].isdigit():
-                return int(words[0])
-    raise ValueError(f"{path}: no 'N atoms' line in the header; not a LAMMPS data file")
 
 
 def throughput(folder: Path, natoms: int) -> float | None:
@@ -58,19 +47,11 @@ def throughput(folder: Path, natoms: int) -> float | None:
 
 
 def prepare(config: MdConfig, workdir: Path) -> dict:
-    """The data file (built once) and pair.in; returns {'data', 'natoms', 'z_fixed_A'}."""
-    meta_file = workdir / "structure.json"
-    if not meta_file.exists():
-        if config.structure.builder:
-            atoms = build_structure(config.structure.builder, config.structure.args)
-            meta = write_structure(atoms, config.species, workdir / "structure.data")
-            meta.update(data=str((workdir / "structure.data").resolve()), z_fixed_A=fixed_height(atoms))
-        else:
-            meta = {"data": config.data, "natoms": data_natoms(config.data), "z_fixed_A": config.z_fixed}
-        write_json(meta_file, meta)    # last: its presence means the structure is complete
+    """The structure (once) and pair.in; returns {'data', 'natoms', 'z_fixed_A', ...}."""
+    meta = prepare_structure(config.structure, config.species, workdir, config.z_fixed)
     write_pair_file(config.pair.style, config.species, workdir / "pair.in", config.pair.model, config.pair.file,
                     classical=classical)
-    return json.loads(meta_file.read_text())
+    return meta
 
 
 def run_chain(config_path: str | Path, workdir: str | Path, progress=print, until: str | None = None) -> dict:

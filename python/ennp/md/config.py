@@ -9,25 +9,24 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from ..config import ConfigError, PairSpec, StructureSpec, build, check_species, load_yaml, resolve_file, resolve_pair
+from ..config import (ConfigError, PairSpec, StructureSpec, build, check_species, load_yaml, resolve_pair,
+                      resolve_structure)
+from ..lammps.data_file import NO_FIXED
 from ..lammps.production import ProductionSettings
 from ..submit.plan import step_resources
 
 
 @dataclass(frozen=True)
 class MdConfig:
-    species: list                   # LAMMPS atom types 1, 2, ...
-    structure: StructureSpec = field(default_factory=lambda: StructureSpec(""))    # a builder, or:
-    data: str = ""                  # an existing LAMMPS data file (atom_style atomic)
-    z_fixed: float = -1.0e9         # A, atoms below are held (with a builder: its fixed layer)
-    pair: PairSpec = field(default_factory=PairSpec)
+    species: list[str]              # elements of LAMMPS atom types 1, 2, ...
+    structure: StructureSpec        # a builder, or a file (a LAMMPS data file is used where it is)
+    pair: PairSpec                  # the potential: ennp + model, file, or classical (the stand-ins for Ti O Au and Mo S C)
+    z_fixed: float = NO_FIXED       # A, atoms of a data file below this height are held (a builder's structure: its fixed layer)
     md: ProductionSettings = field(default_factory=ProductionSettings)
     slurm: dict = field(default_factory=dict)    # --submit: resources per step or all (ennp.submit.plan.Resources)
 
     def __post_init__(self):
         check_species(self.species)
-        if bool(self.structure.builder) == bool(self.data):
-            raise ValueError("give either structure.builder or data (a LAMMPS data file), not both or none")
 
     def chain_steps(self) -> dict[str, dict]:
         """One step (one Slurm job with ``--submit``) on md.nprocs ranks that requeues itself
@@ -36,11 +35,11 @@ class MdConfig:
 
 
 def load_md_config(path: str | Path) -> MdConfig:
-    """Read and validate; relative paths (data, pair model or file) are relative to the YAML's folder."""
+    """Read and validate; relative paths (structure file, pair model or file) are relative to the YAML's folder."""
     path = Path(path)
     config = build(MdConfig, load_yaml(path), str(path))
     if config.pair.style == "classical" and sorted(config.species) not in (["Au", "O", "Ti"], ["C", "Mo", "S"]):
         raise ConfigError(f"{path}: pair.style classical: stand-ins exist for Ti O Au and Mo S C, "
                           f"not {config.species}")
     step_resources(config.slurm, config.chain_steps(), f"{path}: slurm")
-    return replace(config, data=resolve_file(path, "data", config.data), pair=resolve_pair(path, config.pair))
+    return replace(config, structure=resolve_structure(path, config.structure), pair=resolve_pair(path, config.pair))

@@ -77,7 +77,7 @@ def _state_path(workdir: Path) -> Path:
 def load_state(workdir: str | Path) -> dict:
     path = _state_path(Path(workdir))
     if not path.exists():
-        raise ValueError(f"{workdir}: no submit.json; submit a plan there first (ennp submit PLAN --workdir W)")
+        raise ValueError(f"{workdir}: no submit.json; submit a plan there first (ennp submit run PLAN --out W)")
     return json.loads(path.read_text())
 
 

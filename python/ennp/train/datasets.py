@@ -1,6 +1,6 @@
 """Small labelled data sets that ennp makes itself (no download).
 
-The main job and the tests need a data set to train a tiny NequIP model on.
+The demo and the tests need a data set to train a tiny NequIP model on.
 Labels come from cheap classical calculators shipped with ASE: EMT for Au
 (a realistic metal) and a Lennard-Jones stand-in for multi-element test
 models, where only the plumbing (not the physics) is under test.

@@ -18,13 +18,13 @@ import yaml
 class ModelSettings:
     """The knobs of a NequIP model that ennp exposes (nequip's names)."""
 
-    type_names: tuple[str, ...]
-    r_max: float = 4.5
-    num_layers: int = 2
-    l_max: int = 1
-    num_features: int = 16
-    model_dtype: str = "float32"
-    seed: int = 1
+    type_names: tuple[str, ...] = ()    # the model's atom types (element symbols)
+    r_max: float = 4.5              # A, cutoff of the edges
+    num_layers: int = 2             # message-passing layers (the receptive field is num_layers x r_max)
+    l_max: int = 1                  # highest rotation order of the features
+    num_features: int = 16          # features per irrep
+    model_dtype: str = "float32"    # float32 or float64
+    seed: int = 1                   # nequip's seed (weights, data split)
 
     def __post_init__(self):
         if self.model_dtype not in ("float32", "float64"):

@@ -1,6 +1,6 @@
 """Train and deploy a small NequIP model in one call, cached by content.
 
-Used by the main job, the tests and the benchmarks: the same settings and
+Used by the demo, the tests and the benchmarks: the same settings and
 data give the same cached ``.nequip.pt2`` without retraining or recompiling.
 """
 

@@ -1,1 +1,1 @@
-"""Issue 6: vibrations of supported flakes (MD, per-atom amplitudes vs edge distance) and HR-TEM."""
+"""Vibrations of supported flakes (MD, per-atom amplitudes vs edge distance) and HR-TEM."""

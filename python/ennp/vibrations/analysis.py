@@ -1,4 +1,4 @@
-"""``ennp vib analyze``: per-atom amplitudes, edge profile and falloff of a trajectory."""
+"""``ennp vibrations analyze``: per-atom amplitudes, edge profile and falloff of a trajectory."""
 
 from __future__ import annotations
 

@@ -15,9 +15,7 @@ import time
 from pathlib import Path
 
 from .. import lammps_inputs
-from ..builders import build_structure
-from ..builders.interface import fixed_height, write_structure
-from ..chains import start_chain
+from ..chains import prepare_structure, start_chain
 from ..files import write_json
 from ..lammps.run import run_lammps
 from .analysis import analyse, write_results
@@ -27,17 +25,14 @@ from .potentials import write_vib_pair_file
 from .tem import tem, write_tem
 from .trajectory import read_trajectory
 
+OUTPUTS = "vibrations.json, vib.json/.png, tem/ (tem.json/.png, images .npy)"    # what a finished run leaves in its work folder
+
 def prepare(config: VibConfig, workdir: Path) -> dict:
-    """Build and write the structure once, and the pair file; return the structure's metadata."""
-    meta_file = workdir / "structure.json"
-    if not meta_file.exists():
-        atoms = build_structure(config.structure.builder, config.structure.args)
-        meta = write_structure(atoms, config.species, workdir / "structure.data")
-        meta["z_fixed_A"] = fixed_height(atoms)
-        write_json(meta_file, meta)    # last: its presence means the structure is complete
+    """The structure (once) and the pair file; returns the structure's metadata."""
+    meta = prepare_structure(config.structure, config.species, workdir)
     write_vib_pair_file(config.pair.style, config.species, workdir / "pair.in", config.pair.model,
                         config.pair.file)
-    return json.loads(meta_file.read_text())
+    return meta
 
 
 def run_md(config: VibConfig, workdir: Path, z_fixed: float) -> Path:

@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from ..config import ConfigError, PairSpec, StructureSpec, build, check_species, load_yaml, resolve_pair
+from ..config import (ConfigError, PairSpec, StructureSpec, build, check_species, load_yaml, resolve_pair,
+                      resolve_structure)
 from ..submit.plan import step_resources
 from .amplitudes import RIGID
 from .tem import Microscope
@@ -95,7 +96,7 @@ def load_vib_config(path: str | Path) -> VibConfig:
     """Read and validate; relative paths (pair model or file) are relative to the YAML's folder."""
     path = Path(path)
     config = build(VibConfig, load_yaml(path), str(path))
-    config = replace(config, pair=resolve_pair(path, config.pair))
+    config = replace(config, pair=resolve_pair(path, config.pair), structure=resolve_structure(path, config.structure))
     missing = sorted(set(config.analysis.flake) - set(config.species))
     if missing:
         raise ConfigError(f"{path}: analysis.flake: {missing} not in species {config.species}")

@@ -20,7 +20,7 @@ def lammps_forces(structures, pair_text: str, species, workdir: Path) -> np.ndar
     of the pair include text, in the structures' own frames."""
     from ase.calculators.lammps import Prism
 
-    from ..builders.interface import write_structure
+    from ..lammps.data_file import write_structure
     from ..lammps.outputs import read_dump
     from ..lammps.run import run_lammps
 

@@ -1,4 +1,4 @@
-"""``ennp tem``: HR-TEM images of a supported flake by abTEM multislice.
+"""``ennp vibrations tem``: HR-TEM images of a supported flake by abTEM multislice.
 
 Three images of the same cell, each through the same plane wave and CTF:
 
