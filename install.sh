@@ -9,7 +9,8 @@
 #      CMakeLists.txt run this script again (it rebuilds the plugin incrementally).
 # Safe to run again (it updates in place).
 #
-# ENNP_SYSTEM_PACKAGES=0 (or --no-system-packages) skips step 1.
+# ENNP_SYSTEM_PACKAGES=0 (or --no-system-packages) skips step 1; --system-packages-only
+# stops after it (e.g. an administrator's run as root before users install).
 # GPU clusters: install the CUDA build of torch==2.13.0 into .venv first;
 # the pin below is then already satisfied and is kept.
 set -euo pipefail
@@ -18,7 +19,8 @@ PYTHON=${PYTHON:-python3}
 for arg in "$@"; do
   case "$arg" in
     --no-system-packages) ENNP_SYSTEM_PACKAGES=0 ;;
-    *) echo "install.sh: unknown option $arg (known: --no-system-packages)" >&2; exit 2 ;;
+    --system-packages-only) SYSTEM_ONLY=1 ;;
+    *) echo "install.sh: unknown option $arg (known: --no-system-packages, --system-packages-only)" >&2; exit 2 ;;
   esac
 done
 
@@ -36,7 +38,7 @@ system_packages() {
   local missing=() why=() entry cmd pkg
   for entry in "${needed[@]}"; do
     read -r cmd pkg rest <<<"$entry"
-    if ! command -v "$cmd" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$cmd" ]; then
+    if ! command -v "$cmd" >/dev/null 2>&1 && [ ! -x "${ENNP_SBIN:-/usr/sbin}/$cmd" ]; then
       missing+=("$pkg"); why+=("$pkg ($rest)")
     fi
   done
@@ -55,6 +57,7 @@ system_packages() {
   fi
 }
 system_packages
+[ -z "${SYSTEM_ONLY:-}" ] || exit 0
 for tool in g++ cmake; do
   command -v "$tool" >/dev/null 2>&1 || { echo "install.sh: $tool is required to build the plugin" >&2; exit 1; }
 done

@@ -87,7 +87,7 @@ def main() -> None:
             subprocess.run([str(Path(sys.executable).with_name("ennp")), "heat", "run",
                             str(Path(ennp.__file__).parent / "heat" / "example.yaml"), "--out", tmp],
                            check=True, capture_output=True)
-            print(f"ennp heat example.yaml (classical stand-in, 718 atoms): {time.time() - t0:.0f} s wall")
+            print(f"ennp heat run example.yaml (classical stand-in, 718 atoms): {time.time() - t0:.0f} s wall")
 
 
 if __name__ == "__main__":

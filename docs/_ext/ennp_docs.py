@@ -103,7 +103,7 @@ class CliHelp(Directive):
             if not actions or word not in actions[0].choices:
                 raise self.error(f"ennp {' '.join(self.arguments)}: no such verb")
             p = actions[0].choices[word]
-        return [nodes.literal_block(text=p.format_help())]
+        return [nodes.literal_block(text=p.format_help(), language="text")]
 
 
 def setup(app):
