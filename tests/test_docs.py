@@ -80,3 +80,18 @@ def test_a_new_field_shows_up_with_its_comment_and_default():
     for expected in ("rate", "0.001", "per step", "brand_new", "'yes'", "added after the docs were written",
                      "inner  (Inner)", "depth", "how deep, in layers"):
         assert expected in rendered, expected
+
+
+CONFIGS = ["ennp.heat.config.HeatConfig", "ennp.vibrations.config.VibConfig", "ennp.md.config.MdConfig",
+           "ennp.al.config.ALConfig", "ennp.submit.plan.Stage", "ennp.label.labelling.LabelConfig"]
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+def test_every_config_field_says_what_it_means(config):
+    from ennp_docs import _import, sections
+
+    from ennp.config import field_table
+
+    for name, section in sections(_import(config)):
+        missing = [row["name"] for row in field_table(section) if not row["meaning"]]
+        assert not missing, f"{section.__name__} ({name or 'top level'}): no comment beside {missing}"

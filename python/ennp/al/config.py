@@ -19,12 +19,12 @@ from ..train.nequip_config import ModelSettings
 class InitialData:
     """Generation-0 training frames and the held-out test frames: rattled and
     strained copies of every structure, labelled once."""
-    copies: int = 6
+    copies: int = 6                 # rattled and strained copies of each structure for training
     rattle: float = 0.05            # A, Gaussian displacement per Cartesian component
     strain: float = 0.02            # largest relative strain of the cell
-    test_copies: int = 2
-    test_rattle: float = 0.1
-    seed: int = 0
+    test_copies: int = 2            # copies of each structure for the held-out test set
+    test_rattle: float = 0.1        # A, displacement of the test copies
+    seed: int = 0                   # rattles and strains
 
     def __post_init__(self):
         if self.copies < 1 or self.test_copies < 1:
@@ -48,9 +48,9 @@ class Ensemble:
 class Training:
     template: str = ""              # nequip Hydra YAML; empty: generated from model and the fields below
     model: ModelSettings = field(default_factory=ModelSettings)    # the NequIP model (type_names and seed come from species and ensemble)
-    max_epochs: int = 30
-    batch_size: int = 4
-    lr: float = 0.01
+    max_epochs: int = 30            # nequip-train epochs per member and generation
+    batch_size: int = 4             # frames per batch
+    lr: float = 0.01                # learning rate
     val_fraction: float = 0.2       # of each member's training frames, for nequip's validation
     warm_start: bool = True         # generation g > 0 starts from generation g-1's member
 
@@ -67,11 +67,11 @@ class Training:
 class Exploration:
     structures: tuple = ()          # names of structures to run; empty: all
     temperatures: tuple = (300.0,)  # K
-    steps: int = 1000
+    steps: int = 1000               # MD steps per run
     every: int = 10                 # thermo, deviation and dump interval
     dt: float = 0.001               # ps
     nprocs: int = 1                 # MPI ranks per LAMMPS run
-    threads: int = 1
+    threads: int = 1                # OpenMP threads per rank
     halt_factor: float = 2.0        # stop a run once max_devi_f > halt_factor * trust.hi
 
     def __post_init__(self):
@@ -88,7 +88,7 @@ class Trust:
     lo: float = 0.05                # eV/A: below, a frame is accurate
     hi: float = 0.15                # eV/A: at or above, failed (unphysical)
     adaptive: bool = False          # lower lo (not below lo_min) to get selection.max_frames candidates
-    lo_min: float = 0.0
+    lo_min: float = 0.0             # eV/A, the lowest that adaptive may lower lo to
 
     def __post_init__(self):
         if not 0 <= self.lo < self.hi:
@@ -109,9 +109,9 @@ class Selection:
 
 @dataclass(frozen=True)
 class Convergence:
-    accurate_fraction: float = 0.95
+    accurate_fraction: float = 0.95    # stop when at least this fraction of explored frames is accurate ...
     generations: int = 1            # ... in this many consecutive generations
-    max_generations: int = 5
+    max_generations: int = 5        # ... or after this many generations
 
     def __post_init__(self):
         if not 0 < self.accurate_fraction <= 1:
@@ -137,14 +137,14 @@ class ALConfig:
     species: tuple[str, ...]        # elements; LAMMPS atom types 1, 2, ... and the models' type names
     structures: tuple[StructureSpec, ...]    # starting structures, each with a name
     label: LabelConfig = field(default_factory=lambda: LabelConfig(labeller="sevennet"))    # the labeller (as in ennp label)
-    initial: InitialData = field(default_factory=InitialData)
-    ensemble: Ensemble = field(default_factory=Ensemble)
-    training: Training = field(default_factory=Training)
-    exploration: Exploration = field(default_factory=Exploration)
-    trust: Trust = field(default_factory=Trust)
-    selection: Selection = field(default_factory=Selection)
-    convergence: Convergence = field(default_factory=Convergence)
-    backend: Backend = field(default_factory=Backend)
+    initial: InitialData = field(default_factory=InitialData)    # generation-0 training and test frames
+    ensemble: Ensemble = field(default_factory=Ensemble)    # the K models
+    training: Training = field(default_factory=Training)    # nequip-train of each member
+    exploration: Exploration = field(default_factory=Exploration)    # LAMMPS exploration MD
+    trust: Trust = field(default_factory=Trust)    # model-deviation levels (eV/A)
+    selection: Selection = field(default_factory=Selection)    # which candidates are labelled
+    convergence: Convergence = field(default_factory=Convergence)    # when the loop stops
+    backend: Backend = field(default_factory=Backend)    # where labelling runs
     slurm: dict = field(default_factory=dict)    # resources (ennp.submit.plan.Resources) of the steps loop (ennp al run --submit) and label (each array task), or all
     base_dir: str = "."             # relative paths in the YAML are relative to this folder (set by the loader)
 

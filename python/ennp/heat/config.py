@@ -41,11 +41,11 @@ class BeamSpec:
 
 @dataclass(frozen=True)
 class HeatConfig:
-    species: list = field(default_factory=lambda: ["Ti", "O", "Au"])
-    structure: StructureSpec = field(default_factory=lambda: StructureSpec("particle_on_slab"))
-    pair: PairSpec = field(default_factory=lambda: PairSpec(style="classical"))
-    nemd: NemdSettings = field(default_factory=NemdSettings)
-    beam: BeamSpec = field(default_factory=BeamSpec)
+    species: list = field(default_factory=lambda: ["Ti", "O", "Au"])    # elements of LAMMPS atom types 1, 2, ...
+    structure: StructureSpec = field(default_factory=lambda: StructureSpec("particle_on_slab"))    # the particle on its slab (a builder that sets the NEMD layout)
+    pair: PairSpec = field(default_factory=lambda: PairSpec(style="classical"))    # the potential
+    nemd: NemdSettings = field(default_factory=NemdSettings)    # the NEMD runs
+    beam: BeamSpec = field(default_factory=BeamSpec)    # the beam-heating estimate
     slurm: dict = field(default_factory=dict)    # --submit: resources per step or all (ennp.submit.plan.Resources)
 
     def __post_init__(self):

@@ -54,22 +54,20 @@ class Transient:
 
 @dataclass(frozen=True)
 class NemdSettings:
-    methods: list = field(default_factory=lambda: ["steady", "transient"])
+    methods: list = field(default_factory=lambda: ["steady", "transient"])    # steady and/or transient NEMD
     T0: float = 300.0               # K, substrate bath
-    # K, particle bath (steady) / initial particle temperature (transient); T_hot - T0
-    # small next to T0, since G depends on temperature
-    T_hot: float = 400.0
+    T_hot: float = 400.0            # K, particle bath (steady) / initial particle temperature (transient); keep T_hot - T0 small next to T0
     dt: float = 0.002               # ps
     damp: float = 0.1               # ps, Langevin damping time
-    seeds: list = field(default_factory=lambda: [1, 2])
+    seeds: list = field(default_factory=lambda: [1, 2])    # independent runs per method; G's error covers their scatter
     every: int = 50                 # thermo interval (steps)
     cold_layers: int = 1            # substrate layers of the cold bath (above the fixed base)
     hot_fraction: float = 0.5       # about this fraction of particle atoms (its top layers) form the hot bath
     heat_capacity: str = "simulation"    # or dulong_petit (3 N k_B)
     nprocs: int = 1                 # MPI ranks per run
     parallel: int = 2               # runs at the same time
-    steady: Steady = field(default_factory=Steady)
-    transient: Transient = field(default_factory=Transient)
+    steady: Steady = field(default_factory=Steady)    # the steady-state runs
+    transient: Transient = field(default_factory=Transient)    # the transient runs
 
     def __post_init__(self):
         unknown = sorted(set(self.methods) - {"steady", "transient"})

@@ -29,11 +29,9 @@ LABELLERS = ("qe", "sevennet", "emt")
 
 @dataclass(frozen=True)
 class LabelConfig:
-    # qe: Quantum ESPRESSO; sevennet: the embedded universal potential and
-    # emt: ASE's EMT (Au, tests), both stand-ins for DFT
-    labeller: str = "qe"
-    qe: QESettings = field(default_factory=QESettings)
-    sevennet: UniversalSettings = field(default_factory=UniversalSettings)
+    labeller: str = "qe"            # qe: Quantum ESPRESSO; sevennet (the embedded universal potential) or emt (ASE's EMT, Au, tests): stand-ins for DFT
+    qe: QESettings = field(default_factory=QESettings)    # Quantum ESPRESSO settings
+    sevennet: UniversalSettings = field(default_factory=UniversalSettings)    # the SevenNet-0 stand-in
 
     def __post_init__(self):
         if self.labeller not in LABELLERS:

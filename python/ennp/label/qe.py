@@ -35,16 +35,16 @@ class QESettings:
     ecutwfc: float = 40.0           # Ry
     ecutrho: float = 0.0            # Ry; 0 means 4 x ecutwfc (norm-conserving)
     kspacing: float = 0.25          # largest k-point spacing, 1/A (2 pi included)
-    smearing: str = "mv"
+    smearing: str = "mv"            # occupation smearing (QE's smearing)
     degauss: float = 0.01           # Ry
-    spin: bool = False
-    mixing_beta: float = 0.4
+    spin: bool = False              # spin-polarised (initial moments from the structure)
+    mixing_beta: float = 0.4        # charge-density mixing
     conv_thr: float = 1e-8          # Ry
-    electron_maxstep: int = 100
+    electron_maxstep: int = 100     # SCF iterations at most
     retries: int = 1                # extra attempts with safer mixing
-    nprocs: int = 1
-    pw_command: str = "pw.x"
-    mpi_command: str = "mpirun -np {nprocs}"
+    nprocs: int = 1                 # MPI ranks of pw.x
+    pw_command: str = "pw.x"        # the pw.x executable
+    mpi_command: str = "mpirun -np {nprocs}"    # launcher ({nprocs} is replaced); srun on Slurm
 
     def __post_init__(self):
         for name in ("ecutwfc", "kspacing", "degauss", "mixing_beta", "conv_thr"):

@@ -28,10 +28,10 @@ class ProductionSettings:
     T: float = 300.0                # K
     dt: float = 0.001               # ps
     damp: float = 0.1               # ps
-    seed: int = 4928
+    seed: int = 4928                # initial velocities and Langevin noise
     steps: int = 100000             # in all, over every segment
-    every_thermo: int = 1000
-    every_dump: int = 1000
+    every_thermo: int = 1000        # thermo interval (steps)
+    every_dump: int = 1000          # dump interval (steps)
     every_restart: int = 10000      # checkpoint interval; a multiple of every_dump
     keep_restarts: int = 2          # newest checkpoints kept (older ones deleted)
     nprocs: int = 1                 # MPI ranks

@@ -22,7 +22,7 @@ class MdConfig:
     structure: StructureSpec        # a builder, or a file (a LAMMPS data file is used where it is)
     pair: PairSpec                  # the potential: ennp + model, file, or classical (the stand-ins for Ti O Au and Mo S C)
     z_fixed: float = NO_FIXED       # A, atoms of a data file below this height are held (a builder's structure: its fixed layer)
-    md: ProductionSettings = field(default_factory=ProductionSettings)
+    md: ProductionSettings = field(default_factory=ProductionSettings)    # the run
     slurm: dict = field(default_factory=dict)    # --submit: resources per step or all (ennp.submit.plan.Resources)
 
     def __post_init__(self):

@@ -11,10 +11,10 @@ from ..config import ConfigError, build, load_yaml
 
 @dataclass(frozen=True)
 class Resources:
-    partition: str = ""
-    nodes: int = 1
+    partition: str = ""             # empty: the cluster's default
+    nodes: int = 1                  # --nodes
     ntasks: int = 1                 # MPI ranks
-    cpus_per_task: int = 1
+    cpus_per_task: int = 1          # --cpus-per-task (OpenMP threads)
     gpus: int = 0                   # --gpus-per-node
     time: str = ""                  # e.g. 02:00:00; empty: the partition's default
     mem: str = ""                   # e.g. 8G; empty: DefMemPerCPU
@@ -60,11 +60,11 @@ class Resources:
 
 @dataclass(frozen=True)
 class Stage:
-    name: str
+    name: str                       # the stage's name (letters, digits, - and _)
     command: str                    # shell command; $SLURM_ARRAY_TASK_ID in array stages
     array: int = 0                  # > 0: a job array of this many tasks (0 .. array-1)
     after: list = field(default_factory=list)       # stages that must succeed first (afterok)
-    resources: Resources = field(default_factory=Resources)
+    resources: Resources = field(default_factory=Resources)    # the job's resources
 
     def __post_init__(self):
         if not self.name.replace("_", "").replace("-", "").isalnum():

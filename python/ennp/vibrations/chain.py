@@ -35,7 +35,7 @@ def prepare(config: VibConfig, workdir: Path) -> dict:
     return meta
 
 
-def run_md(config: VibConfig, workdir: Path, z_fixed: float) -> Path:
+def run_md(config: VibConfig, workdir: Path, meta: dict) -> Path:
     """The MD run (lammps_inputs/vib_md.in) in workdir/md, unless it finished before."""
     folder = workdir / "md"
     if (folder / "done").exists():
@@ -44,8 +44,8 @@ def run_md(config: VibConfig, workdir: Path, z_fixed: float) -> Path:
         shutil.rmtree(folder)    # cut short: start the run again
     m = config.md
     run_lammps(lammps_inputs() / "vib_md.in", folder, nprocs=m.nprocs, variables={
-        "data": (workdir / "structure.data").resolve(), "pair_file": (workdir / "pair.in").resolve(),
-        "species": " ".join(config.species), "z_fixed": z_fixed, "T": m.T, "dt": m.dt, "damp": m.damp,
+        "data": meta["data"], "pair_file": (workdir / "pair.in").resolve(),
+        "species": " ".join(config.species), "z_fixed": meta["z_fixed_A"], "T": m.T, "dt": m.dt, "damp": m.damp,
         "sample_damp": m.sample_damp, "seed": m.seed, "min_steps": m.min_steps, "steps_eq": m.steps_eq,
         "steps": m.steps, "every": m.every})
     (folder / "done").touch()
@@ -58,12 +58,12 @@ def run_chain(config_path: str | Path, workdir: str | Path, progress=print, unti
     t_start = time.time()
     workdir, meta = start_chain(config_path, workdir, config, prepare, until)
     progress(f"structure: {meta['natoms']} atoms ({len(meta['fixed_ids'])} fixed) -> "
-             f"{workdir / 'structure.data'}", flush=True)
+             f"{meta['data']}", flush=True)
     m = config.md
     progress(f"md: kept from an earlier run ({workdir / 'md'})" if (workdir / "md" / "done").exists() else
              f"md: {m.steps_eq} + {m.steps} steps at {m.T:g} K on {m.nprocs} rank(s); log "
              f"{workdir / 'md' / 'log.lammps'}", flush=True)
-    dump = run_md(config, workdir, meta["z_fixed_A"])
+    dump = run_md(config, workdir, meta)
     if until == "md":
         return {"workdir": str(workdir), "trajectory": str(dump)}
 

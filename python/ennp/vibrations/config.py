@@ -22,9 +22,9 @@ class MdSettings:
     dt: float = 0.001               # ps
     damp: float = 0.1               # ps, Langevin while equilibrating
     sample_damp: float = 0.0        # ps, Langevin while sampling; 0: NVE
-    seed: int = 8123
+    seed: int = 8123                # velocities and Langevin noise
     min_steps: int = 200            # FIRE relaxation before the velocities
-    steps_eq: int = 5000
+    steps_eq: int = 5000            # equilibration steps (Langevin)
     steps: int = 20000              # sampled steps
     every: int = 20                 # dump interval (steps)
     nprocs: int = 1                 # MPI ranks
@@ -61,12 +61,12 @@ class AnalysisSettings:
 
 @dataclass(frozen=True)
 class TemSettings:
-    enabled: bool = True
+    enabled: bool = True            # make the HR-TEM images
     snapshots: int = 20             # MD frames (evenly spread) = Einstein configurations
-    seed: int = 1
+    seed: int = 1                   # Einstein displacements and noise
     align: bool = True              # remove the flake's rigid motion from the snapshots
     max_repetitions: int = 5        # to make a skewed cell orthogonal
-    microscope: Microscope = field(default_factory=Microscope)
+    microscope: Microscope = field(default_factory=Microscope)    # the HR-TEM settings
 
     def __post_init__(self):
         if self.snapshots < 2:
@@ -76,11 +76,11 @@ class TemSettings:
 @dataclass(frozen=True)
 class VibConfig:
     species: list = field(default_factory=lambda: ["Mo", "S", "C"])    # LAMMPS types 1, 2, ...
-    structure: StructureSpec = field(default_factory=lambda: StructureSpec("mos2_on_graphite"))
-    pair: PairSpec = field(default_factory=lambda: PairSpec(style="classical"))
-    md: MdSettings = field(default_factory=MdSettings)
-    analysis: AnalysisSettings = field(default_factory=AnalysisSettings)
-    tem: TemSettings = field(default_factory=TemSettings)
+    structure: StructureSpec = field(default_factory=lambda: StructureSpec("mos2_on_graphite"))    # the flake on its support (a builder, or a file)
+    pair: PairSpec = field(default_factory=lambda: PairSpec(style="classical"))    # the potential
+    md: MdSettings = field(default_factory=MdSettings)    # the MD run
+    analysis: AnalysisSettings = field(default_factory=AnalysisSettings)    # the amplitude analysis
+    tem: TemSettings = field(default_factory=TemSettings)    # the HR-TEM images
     slurm: dict = field(default_factory=dict)    # --submit: resources per step or all (ennp.submit.plan.Resources)
 
     def __post_init__(self):

@@ -41,7 +41,7 @@ class Microscope:
     focal_spread_A: float = 30.0      # chromatic focal spread (1/e half-width)
     dose_e_A2: float = 0.0            # electrons per A^2 for Poisson noise; 0: noiseless only
     sampling_A: float = 0.05          # real-space pixel
-    slice_thickness_A: float = 1.0
+    slice_thickness_A: float = 1.0  # multislice slice thickness
     projection: str = "infinite"      # abTEM potential projection: infinite (fast) or finite
 
     def __post_init__(self):
