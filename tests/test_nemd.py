@@ -81,18 +81,15 @@ def test_groups_in_lammps_match_the_layout(chain):
     assert counts["hot"] == regions["n_hot"] and counts["pfree"] == 70 - regions["n_hot"] > 0
 
 
-def test_heat_the_baths_exchange_is_stored_or_passed_on(chain):
-    """Bookkeeping: what the baths put in minus what they took out is what the system stored."""
-    for seed in chain["steady"]["seeds"]:
-        j = (seed["heat_in_eV_ps"] + seed["heat_out_eV_ps"]) / 2
-        assert j > 0
-        assert abs(seed["heat_in_eV_ps"] - seed["heat_out_eV_ps"] - seed["energy_drift_eV_ps"]) < 0.02 * j
-
-
 @pytest.mark.slow
-def test_at_steady_state_heat_in_equals_heat_out(agreement):
+def test_steady_state_heat_in_equals_heat_out(agreement):
     for seed in agreement["steady"]["seeds"]:
-        assert (seed["heat_in_eV_ps"] + seed["heat_out_eV_ps"]) / 2 > 0.02    # eV/ps: ~0.04 at T_hot - T0 = 75 K
+        j = (seed["heat_in_eV_ps"] + seed["heat_out_eV_ps"]) / 2
+        assert j > 0.02    # eV/ps: ~0.04 at T_hot - T0 = 75 K
+        # bookkeeping: what the baths put in minus what they took out is what the system stored
+        # (over the short runs of the default suite the integration error is ~1e-3 eV/ps, 10% of j)
+        assert abs(seed["heat_in_eV_ps"] - seed["heat_out_eV_ps"] - seed["energy_drift_eV_ps"]) < 0.02 * j
+    # at steady state, in = out
     assert abs(agreement["steady"]["imbalance"]) < 0.05, agreement["steady"]["seeds"]
 
 
