@@ -6,6 +6,11 @@ energy, forces and virial of the local energy (:mod:`.local_energy`); between
 layers the model exchanges ghost features through LAMMPS
 (:mod:`.ghost_exchange`). The metadata keys ``ennp_*`` tell the plugin how to
 use it.
+
+The compile takes about a minute on one core. A compiled package is kept in
+the cache as the template of its architecture: a later member of the same
+architecture gets its weights written into a copy (:mod:`.weights`), checked
+against the eager model, in a few seconds.
 """
 
 from __future__ import annotations
@@ -17,6 +22,9 @@ from pathlib import Path
 # keep in sync with plugin/ennp_model.cpp
 ENNP_FORMAT = "2"    # 2: ghost features exchanged between layers
 PT2_SUFFIX = ".nequip.pt2"
+# uniform tensors (a per-type scale equal for all types) would be folded into the
+# code as literals; kept as constants, a further member can swap them in
+INDUCTOR_CONFIGS = {"joint_graph_constant_folding": False}
 
 
 def _check_paths(model_path: Path, out: Path) -> None:
@@ -26,8 +34,45 @@ def _check_paths(model_path: Path, out: Path) -> None:
         raise FileNotFoundError(f"no such checkpoint or package: {model_path}")
 
 
-def deploy(model_path: str | os.PathLike, out: str | os.PathLike, device: str = "cpu") -> Path:
-    """Compile ``model_path`` (``.ckpt`` or ``.nequip.zip``) to ``out`` for ``device``."""
+def architecture_key(model, metadata: dict, device: str) -> str:
+    """Hash of the module tree, tensor shapes and metadata: not of the weights.
+
+    Settings the tree does not show (a float baked into the code) are caught
+    by the check of every swapped package against its eager model.
+    """
+    import nequip
+    import torch
+    from torch._inductor.cpu_vec_isa import pick_vec_isa
+
+    from ..cache import content_key
+    from .weights import module_tensors
+
+    shapes = [(name, list(t.shape), str(t.dtype)) for name, t in module_tensors(model).items()]
+    tree = [(name, type(m).__module__, type(m).__qualname__) for name, m in model.named_modules()]
+    fixed = {k: v for k, v in metadata.items() if k != "ennp_source"}
+    return content_key("deploy-template", ENNP_FORMAT, torch.__version__, nequip.__version__,
+                       device, str(pick_vec_isa()), fixed, tree, shapes)
+
+
+def _same_as_eager(package: Path, model, data: dict, inputs: list, outputs: list) -> None:
+    """nequip's own check of a compiled model against the eager one (AssertionError if not)."""
+    import torch
+    from nequip.nn.compile import DictInputOutputWrapper
+    from nequip.utils.dtype import test_model_output_similarity_by_dtype
+
+    compiled = DictInputOutputWrapper(torch._inductor.aoti_load_package(str(package)),
+                                      inputs, outputs)
+    test_model_output_similarity_by_dtype(compiled, model, {k: data[k] for k in inputs},
+                                          model.model_dtype, fields=outputs)
+
+
+def deploy(model_path: str | os.PathLike, out: str | os.PathLike, device: str = "cpu",
+           reuse: bool = True, progress=None) -> Path:
+    """Compile ``model_path`` (``.ckpt`` or ``.nequip.zip``) to ``out`` for ``device``.
+
+    With ``reuse`` (CPU only), a model whose architecture was compiled before
+    gets the cached template with its own weights instead of a compile.
+    """
     model_path, out = Path(model_path), Path(out)
     _check_paths(model_path, out)
     if device not in ("cpu", "cuda"):
@@ -46,8 +91,13 @@ def deploy(model_path: str | os.PathLike, out: str | os.PathLike, device: str = 
                                             serialize_aoti_keys)
     from nequip.utils.global_state import get_latest_global_state, set_global_state
 
+    from ..cache import cache_root, cached_dir
     from .ghost_exchange import use_ghost_exchange
     from .local_energy import NLOCAL_KEY, message_passing_layers, use_local_energy
+    from .weights import (WeightSwapError, load_template, module_tensors, save_template,
+                          swap_weights)
+
+    progress = progress or (lambda message: None)
 
     if device == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("--device cuda asked for, but this torch has no usable CUDA device")
@@ -92,15 +142,39 @@ def deploy(model_path: str | os.PathLike, out: str | os.PathLike, device: str = 
             "edge": torch.export.Dim("num_edges", min=2),
         }
         out.parent.mkdir(parents=True, exist_ok=True)
+        reuse = reuse and device == "cpu"
+        key = architecture_key(model, metadata, device) if reuse else ""
+        template = cache_root() / "deploy_templates" / key
+        if reuse and (template / ".complete").is_file():
+            package, names, fixed = load_template(template)
+            try:
+                with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
+                    part = swap_weights(package, names, fixed, module_tensors(model),
+                                        Path(tmp) / out.name,
+                                        {"ennp_source": metadata["ennp_source"]})
+                    _same_as_eager(part, model, data, inputs, outputs)
+                    os.replace(part, out)
+                progress(f"{model_path.name}: weights written into the compiled template {key}")
+                return out
+            except (WeightSwapError, AssertionError) as exc:
+                progress(f"{model_path.name}: the template does not fit ({exc}); compiling")
+        progress(f"{model_path.name}: compiling with AOTInductor (about a minute per core)")
         with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
             part = Path(tmp) / out.name
             aot_export_model(model=model, device=device, input_fields=inputs,
                              output_fields=outputs, data=data, batch_map=batch_map,
                              output_path=str(part),
-                             inductor_configs={"aot_inductor.metadata": metadata}, seed=1)
+                             inductor_configs=INDUCTOR_CONFIGS | {"aot_inductor.metadata": metadata},
+                             seed=1)
             # nequip's Python loaders import this module (the exchange ops) first
             embed_custom_ops_libs(str(part), {"ennp.deploy.ghost_exchange"})
             os.replace(part, out)  # never leave a half-written model under the real name
+        if reuse:
+            try:
+                cached_dir("deploy_templates", key,
+                           lambda folder: save_template(out, module_tensors(model), folder))
+            except WeightSwapError as exc:
+                progress(f"{model_path.name}: not kept as a template ({exc})")
     finally:
         set_workflow_state(None)
     return out

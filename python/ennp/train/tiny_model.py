@@ -26,7 +26,7 @@ def tiny_model(frames, settings: ModelSettings, *, max_epochs: int = 3,
     import nequip
     import torch
 
-    from ..deploy.export import ENNP_FORMAT, deploy
+    from ..deploy.export import ENNP_FORMAT, INDUCTOR_CONFIGS, deploy
 
     xyz = "".join(f"{a.get_chemical_formula()} {a.positions.round(10).tolist()} "
                   f"{a.cell[:].round(10).tolist()} {a.get_potential_energy():.12f}\n" for a in frames)
@@ -35,8 +35,8 @@ def tiny_model(frames, settings: ModelSettings, *, max_epochs: int = 3,
     data_dir = cached_dir("datasets", content_key("data", xyz),
                           lambda tmp: ase.io.write(tmp / "data.xyz", list(frames), format="extxyz"))
     data = data_dir / "data.xyz"
-    key = content_key("tiny_model-v3", ENNP_FORMAT, asdict(settings), max_epochs, xyz, torch.__version__,
-                      nequip.__version__, platform.machine(), _cpu_isa())
+    key = content_key("tiny_model-v3", ENNP_FORMAT, INDUCTOR_CONFIGS, asdict(settings), max_epochs, xyz,
+                      torch.__version__, nequip.__version__, platform.machine(), _cpu_isa())
 
     def build(tmp: Path) -> None:
         ckpt = train(nequip_config(data, settings, max_epochs=max_epochs), tmp / "train")
