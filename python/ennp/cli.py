@@ -16,7 +16,8 @@ from . import __version__
 def _deploy(args) -> int:
     from .deploy.export import deploy
 
-    out = deploy(args.model, args.out, device=args.device)
+    out = deploy(args.model, args.out, device=args.device, reuse=not args.compile,
+                 progress=lambda message: print(message, file=sys.stderr, flush=True))
     print(f"deployed {args.model} -> {out} ({args.device})")
     return 0
 
@@ -216,6 +217,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="nequip-train checkpoint (.ckpt) or nequip-package file (.nequip.zip)")
     p.add_argument("--out", required=True, help="the deployed model, ending in .nequip.pt2")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    p.add_argument("--compile", action="store_true",
+                   help="compile even where a compiled package of the same architecture is cached "
+                        "(by default its weights are swapped for this model's, CPU only)")
     p.set_defaults(func=_deploy)
 
     p = sub.add_parser("demo", help="the demo: active learning on small Au/TiO2 (embedded labeller); "

@@ -18,6 +18,7 @@ generations is >= ``convergence.accurate_fraction``, or the generation limit.
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 
 import ase.io
@@ -34,8 +35,8 @@ from .config import ALConfig, load_al_config
 from .dataset import frame_key, perturbed_copies
 from .exploration import explore, explored_frames
 from .selection import ACCURATE, CANDIDATE, FAILED, adaptive_trust_lo, classify, class_counts, select
-from .state import State, exclusive, gen_dir
-from .training import stderr_progress, test_errors, train_members
+from .state import State, exclusive, gen_dir, generation_seconds
+from .training import member_seconds, stderr_progress, test_errors, train_members
 
 CONFIG_NAME, TEMPLATE_NAME = "al.yaml", "nequip_template.yaml"
 
@@ -111,9 +112,11 @@ def run(workdir: str | Path, *, progress=stderr_progress) -> dict:
             state.set(finished=None)
             if state.done(gen, "label") is None:
                 progress(f"{path.name}: labelling {selected} selected frames with {config.label.labeller}")
+                t0 = time.monotonic()
                 n, failed = _label(workdir, config, path / "label" / "candidates.extxyz",
                                    path / "label" / "labelled.extxyz")
-                state.mark(gen, "label", {"labelled": n, "failed": len(failed)})
+                state.mark(gen, "label", {"labelled": n, "failed": len(failed),
+                                          "seconds": time.monotonic() - t0})
             gen += 1
 
 
@@ -167,7 +170,8 @@ def _train(workdir, state, config, gen, initial_frames, test_frames, progress) -
     checkpoints = [m.parent / "out" / "last.ckpt" for m in models]
     errors = test_errors(checkpoints, test_frames)
     progress(f"{path.name}: test force RMSE of the ensemble mean {errors['ensemble_force_rmse']:.4f} eV/A")
-    state.mark(gen, "train", {"frames": len(frames), "models": [str(m) for m in models], "test": errors})
+    state.mark(gen, "train", {"frames": len(frames), "models": [str(m) for m in models], "test": errors,
+                              "seconds": member_seconds(models)})
     return models
 
 
@@ -175,10 +179,11 @@ def _explore(workdir, state, config, gen, models, progress) -> None:
     if state.done(gen, "explore") is not None:
         return
     data_files = {s.name: workdir / "structures" / f"{s.name}.data" for s in config.structures}
+    t0 = time.monotonic()
     runs = explore(gen_dir(workdir, gen), data_files, config.species, models, config.exploration,
                    config.exploration.halt_factor * config.trust.hi,
                    seed=1000 * (gen + 1) + config.ensemble.seed, progress=progress)
-    state.mark(gen, "explore", {"runs": runs})
+    state.mark(gen, "explore", {"runs": runs, "seconds": time.monotonic() - t0})
 
 
 HIST_BINS = 40
@@ -260,6 +265,9 @@ def status(workdir: str | Path) -> str:
                          f"selected {d['select']['selected']}")
         if "label" in d:
             parts.append(f"labelled {d['label']['labelled']} (failed {d['label']['failed']})")
+        spent = generation_seconds(gen)
+        if spent:
+            parts.append("seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in spent.items()))
         lines.append("  " + "; ".join(parts))
     fin = state.data.get("finished")
     lines.append(f"  finished: {fin['reason']} (generation {fin['generation']})" if fin else "  running or resumable")

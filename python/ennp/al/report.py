@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from .selection import ACCURATE, CANDIDATE, FAILED
-from .state import State
+from .state import State, generation_seconds
 
 
 def summary(workdir: Path) -> dict:
@@ -26,6 +26,7 @@ def summary(workdir: Path) -> dict:
                                                      "max_devi_f_hist")})
         if "label" in d:
             row["labelled"] = d["label"]
+        row["seconds"] = generation_seconds(gen)
         gens.append(row)
     return {"workdir": str(workdir), "initial": state.data.get("initial"),
             "finished": state.data.get("finished"), "generations": gens}

@@ -20,6 +20,16 @@ def gen_dir(workdir: Path, gen: int) -> Path:
     return Path(workdir) / f"gen_{gen:03d}"
 
 
+def generation_seconds(gen: dict) -> dict[str, float]:
+    """Where a generation's time went: train, deploy, explore, label seconds (finished steps)."""
+    d, spent = gen["done"], {}
+    spent.update(d.get("train", {}).get("seconds", {}))
+    for step in ("explore", "label"):
+        if "seconds" in d.get(step, {}):
+            spent[step] = d[step]["seconds"]
+    return spent
+
+
 class State:
     def __init__(self, workdir: str | Path):
         self.path = Path(workdir) / "state.json"

@@ -3,25 +3,30 @@
 Member k of generation g lives in ``gen_g/train/member_k``: nequip-train runs
 there from the run's Hydra template (``WORK/nequip_template.yaml``, editable)
 with its own seed and data file, then ``ennp deploy`` writes
-``model.nequip.pt2``. A member whose deployed model exists is finished; a
-member killed half-way is trained again from the start.
+``model.nequip.pt2`` (a compile for the first member of an architecture, a
+weight swap for the others). A member whose deployed model exists is
+finished; a member killed half-way is trained again from the start. Each
+member records its training and deployment seconds in ``seconds.json``.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import shutil
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import yaml
 
 from ..config import ConfigError
-from ..files import write_frames
+from ..files import write_frames, write_json
 from .dataset import bootstrap
 
 MODEL_NAME = "model.nequip.pt2"
+SECONDS_NAME = "seconds.json"
 
 
 def load_template(path: Path) -> dict:
@@ -76,10 +81,25 @@ def train_members(workdir: Path, gen_path: Path, frames: list, size: int, seed: 
         start = previous / f"member_{k}" / "out" / "last.ckpt" if previous is not None else None
         progress(f"{gen_path.name}: training member {k + 1}/{size} on {len(frames)} frames"
                  + (" (warm start)" if start else ""))
+        t0 = time.monotonic()
         ckpt = train(member_config(template, member_data, seed + k, start), member)
-        progress(f"{gen_path.name}: deploying member {k + 1}/{size}")
-        deploy(ckpt, model)
+        t1 = time.monotonic()
+        progress(f"{gen_path.name}: deploying member {k + 1}/{size} ({t1 - t0:.0f} s training)")
+        deploy(ckpt, model, progress=lambda m: progress(f"{gen_path.name}: member {k + 1}: {m}"))
+        # after the model: a member killed in between has no record of its times
+        write_json(member / SECONDS_NAME, {"train": t1 - t0, "deploy": time.monotonic() - t1})
     return models
+
+
+def member_seconds(models: list[Path]) -> dict[str, float]:
+    """Training and deployment seconds summed over the members that recorded them."""
+    total = {"train": 0.0, "deploy": 0.0}
+    for model in models:
+        record = model.parent / SECONDS_NAME
+        if record.is_file():
+            for key, value in json.loads(record.read_text()).items():
+                total[key] += value
+    return total
 
 
 def test_errors(checkpoints: list[Path], test_frames: list) -> dict:

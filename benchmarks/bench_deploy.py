@@ -1,0 +1,65 @@
+"""Deployment time of K = 4 ensemble members / of one member. Prints the ratio.
+
+    .venv/bin/python benchmarks/bench_deploy.py [--out figures.json]
+
+Four members of the demo's tiny Au architecture (float32, 2 layers, l_max 1, 16 features),
+trained with seeds 1-4 (1 epoch each; training is not timed). Side by side in one run,
+each with an empty deploy-template cache and an empty inductor cache:
+  one  : `ennp deploy` of member 1 (a compile);
+  four : `ennp deploy` of members 1-4 in turn (one compile, three weight swaps).
+                                                                      goal <= 1.5
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from ennp.train.datasets import rattled_au
+from ennp.train.nequip_config import ModelSettings
+from ennp.train.tiny_model import tiny_model
+
+ENNP = str(Path(sys.executable).with_name("ennp"))
+
+
+def members(k: int) -> list[Path]:
+    frames = rattled_au(num_frames=20)
+    return [tiny_model(frames, ModelSettings(type_names=("Au",), r_max=4.5, num_layers=2, l_max=1,
+                                             num_features=16, model_dtype="float32", seed=s),
+                       max_epochs=1, name=f"bench_deploy_{s}")["checkpoint"] for s in range(1, k + 1)]
+
+
+def deploy_all(checkpoints: list[Path]) -> float:
+    """Wall seconds of `ennp deploy` for each checkpoint in turn, from empty caches."""
+    with tempfile.TemporaryDirectory() as tmp:
+        env = dict(os.environ, ENNP_CACHE_DIR=f"{tmp}/cache", TORCHINDUCTOR_CACHE_DIR=f"{tmp}/inductor")
+        t0 = time.monotonic()
+        for i, ckpt in enumerate(checkpoints):
+            subprocess.run([ENNP, "deploy", str(ckpt), "--out", f"{tmp}/m{i}.nequip.pt2"],
+                           env=env, check=True)
+        return time.monotonic() - t0
+
+
+def main():
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", help="also write the figures to this JSON file")
+    args = parser.parse_args()
+    checkpoints = members(4)
+    one = deploy_all(checkpoints[:1])
+    four = deploy_all(checkpoints)
+    results = {"one_member_s": one, "four_members_s": four, "ratio": four / one}
+    print(f"deploy 1 member: {one:.1f} s; 4 members: {four:.1f} s -> ratio {four / one:.2f} "
+          f"(goal <= 1.5; {os.cpu_count()} cores, empty caches)")
+    if args.out:
+        Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
