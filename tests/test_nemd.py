@@ -1,7 +1,7 @@
 """NEMD interfacial conductance with LAMMPS built-in styles (Au EAM,
 Matsui-Akaogi TiO2, LJ across), the `ennp heat` chain, and its bad inputs.
 
-One chain run (module fixture, ~6 min on 2 cores) is checked against energy
+One chain run (module fixture, ~2 min on 2 cores) is checked against energy
 conservation, the other method, Dulong-Petit and the beam model by hand.
 """
 
@@ -35,7 +35,7 @@ CONFIG = {
     # short runs, two seeds: the chain's plumbing and per-seed physics (the default suite)
     "nemd": {"T0": 100, "T_hot": 175, "seeds": [1, 2], "parallel": 2,
              "steady": {"steps_eq": 4000, "steps": 6000},
-             "transient": {"steps_eq": 1000, "steps_heat": 1500, "steps": 8000,
+             "transient": {"steps_eq": 500, "steps_heat": 1000, "steps": 5000,
                            "vel_every": 5, "vel_frames": 200}},
     "beam": {"dose_rates": [1e5, 1e7], "energies_keV": [80, 300]},    # 1e5: a float in any spelling
 }
