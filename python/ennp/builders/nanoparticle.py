@@ -37,7 +37,12 @@ def au_particle(diameter: float, shape: str = "truncated_octahedron", cut: str =
         raise ValueError(f"diameter must be positive, got {diameter} A")
     target = atoms_for_diameter(diameter)    # before a hemisphere cut halves it
     if shape == "truncated_octahedron":
-        sizes = [Octahedron("Au", L, cutoff=(L - 1) // 3, latticeconstant=AU_A) for L in range(2, 60)]
+        # the atom count grows with L: stop at the first particle larger than the target
+        sizes = []
+        for L in range(2, 60):
+            sizes.append(Octahedron("Au", L, cutoff=(L - 1) // 3, latticeconstant=AU_A))
+            if len(sizes[-1]) > target:
+                break
         particle = min(sizes, key=lambda p: abs(len(p) - target))
     elif shape == "wulff":
         particle = wulff_construction("Au", list(AU_SURFACE_ENERGIES), list(AU_SURFACE_ENERGIES.values()),
