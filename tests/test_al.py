@@ -321,3 +321,54 @@ def test_embedded_labeller_is_sevennet_and_survives_float64_default(tmp_path):
     np.testing.assert_allclose(got.get_forces(), ref_f, rtol=0, atol=1e-5)
     assert got.get_potential_energy() == pytest.approx(ref_e, abs=1e-5)
     assert got.info["ennp_labeller"] == "sevennet:7net-0 (stand-in for DFT)"
+
+
+def _min_distances_by_hand(frames, species, cutoff):
+    """Per element pair over i != j of a supercell at least 2 cutoffs wide (minimum image)."""
+    found = {}
+    for atoms in frames:
+        reps = [int(np.ceil(2 * cutoff / np.linalg.norm(v))) + 1 if p else 1
+                for v, p in zip(atoms.cell, atoms.pbc)]
+        big = atoms.repeat(reps)
+        d = big.get_all_distances(mic=True)
+        sym = big.get_chemical_symbols()
+        for i in range(len(big)):
+            for j in range(i + 1, len(big)):
+                if d[i, j] < cutoff:
+                    a, b = sorted((sym[i], sym[j]), key=species.index)
+                    found[f"{a}-{b}"] = min(found.get(f"{a}-{b}", np.inf), d[i, j])
+    return found
+
+
+def test_export_writes_a_bundle_that_says_what_the_run_knows(al_run, tmp_path, capsys):
+    import yaml
+
+    work = al_run["work"]
+    state = State(work)
+    assert cli(["al", "export", str(work), str(tmp_path / "b")]) == 0
+    bundle = yaml.safe_load((tmp_path / "b" / "bundle.yaml").read_text())
+    assert bundle["generation"] == 1 and bundle["species"] == ["Au", "Ti", "O"]
+    assert bundle["test"] == state.done(1, "train")["test"]
+    assert bundle["trust"] == {"lo": 0.05, "hi": 1.0}
+    assert bundle["labeller"]["name"] == "sevennet" and len(bundle["labeller"]["settings_hash"]) > 8
+    assert bundle["r_max"] > 0 and bundle["num_layers"] >= 1
+    for k, (member, model) in enumerate(zip(bundle["members"], state.done(1, "train")["models"])):
+        assert (tmp_path / "b" / member).read_bytes() == Path(model).read_bytes()
+        assert (tmp_path / "b" / bundle["checkpoints"][k]).is_file()
+    frames = loop.training_frames(work, 1)
+    domain = bundle["training_domain"]
+    assert domain["frames"] == len(frames) == state.done(1, "train")["frames"]
+    by_hand = _min_distances_by_hand(frames, ["Au", "Ti", "O"], bundle["r_max"])
+    assert set(domain["min_distance_A"]) == set(by_hand)
+    for pair, d in by_hand.items():
+        assert domain["min_distance_A"][pair] == pytest.approx(d, abs=1e-9)
+    capsys.readouterr()
+    assert cli(["bundle", "check", str(tmp_path / "b")]) == 0
+    assert "bundle OK" in capsys.readouterr().out
+    # an earlier generation on request; one that did not train, or a folder that holds a bundle, is refused
+    assert cli(["al", "export", str(work), str(tmp_path / "b0"), "--generation", "0"]) == 0
+    assert yaml.safe_load((tmp_path / "b0" / "bundle.yaml").read_text())["generation"] == 0
+    assert cli(["al", "export", str(work), str(tmp_path / "b5"), "--generation", "5"]) == 2
+    assert "generation 5 has not finished training" in capsys.readouterr().err
+    assert cli(["al", "export", str(work), str(tmp_path / "b")]) == 2
+    assert "already holds a bundle" in capsys.readouterr().err

@@ -35,6 +35,7 @@ def site(tmp_path_factory):
     ("chains/md.html", "ennp.md.config.MdConfig"),
     ("chains/al.html", "ennp.al.config.ALConfig"),
     ("chains/submit.html", "ennp.submit.plan.Stage"),
+    ("chains/al.html", "ennp.bundle.Bundle"),
 ])
 def test_every_config_field_is_in_its_page(site, page, config):
     from ennp_docs import _import, sections

@@ -1,6 +1,6 @@
 """``ennp STAGE [SUBVERB]``: thin command line over the package's functions.
 
-One grammar: a stage (deploy, demo, label, al, heat, vibrations, md, submit), for the stages
+One grammar: a stage (deploy, demo, label, al, bundle, heat, vibrations, md, submit), for the stages
 with several actions a sub-verb (``ennp heat run|eels|beam``), and ``--out`` naming every
 output, file or folder. Option defaults come from the config dataclasses.
 """
@@ -65,9 +65,24 @@ def _al(args) -> int:
               f"report {paths['png']}, {paths['json']}")
     elif args.subverb == "status":
         print(loop.status(args.workdir))
+    elif args.subverb == "export":
+        from .al.export import export_bundle
+
+        out = export_bundle(args.workdir, args.out, args.generation)
+        print(f"wrote the bundle {out} (check it with: ennp bundle check {out})")
     elif args.subverb == "report":
         paths = write_report(args.workdir, args.out)
         print(f"wrote {paths['png']} and {paths['json']}")
+    return 0
+
+
+def _bundle(args) -> int:
+    from .bundle import check_bundle
+
+    for row in check_bundle(args.folder):
+        print(f"member {row['member']}: {row['file']} types {' '.join(row['type_names'])}, "
+              f"r_max {row['r_max']} A, {row['num_layers']} layers, {row['model_dtype']}")
+    print(f"{args.folder}: bundle OK")
     return 0
 
 
@@ -254,8 +269,18 @@ def parser() -> argparse.ArgumentParser:
     q = al.add_parser("report", help="plots (PNG) and summary (JSON) per generation", **fmt)
     q.add_argument("workdir")
     q.add_argument("--out", default=None, help="output folder (default WORKDIR/report)")
+    q = al.add_parser("export", help="a generation's members as a model bundle (bundle.yaml)", **fmt)
+    q.add_argument("workdir")
+    q.add_argument("out", help="the bundle folder")
+    q.add_argument("--generation", type=int, default=None, help="default: the last trained one")
     for q in al.choices.values():
         q.set_defaults(func=_al)
+
+    bundle = _stage(sub, "bundle", "model bundles: an ensemble of deployed members with bundle.yaml")
+    q = bundle.add_parser("check", help="load every member and check that they agree with the bundle's species",
+                          **fmt)
+    q.add_argument("folder", help="the bundle folder (with bundle.yaml)")
+    q.set_defaults(func=_bundle)
 
     heat = _stage(sub, "heat", "Au particle on TiO2: interfacial conductance G by NEMD, EELS, beam heating")
     _run_verb(heat, "heat", "the chain build -> NEMD conductance G -> beam heating, from one YAML (resumable)")

@@ -151,6 +151,11 @@ def _label(workdir: Path, config: ALConfig, inp: Path, out: Path):
                       workers=config.backend.workers, resources=config.resources("label"))
 
 
+def training_frames(workdir: Path, gen: int) -> list:
+    """The frames generation ``gen`` trains on: the initial ones and all labelled before it."""
+    return ase.io.read(Path(workdir) / "initial" / "train.extxyz", index=":") + _labelled_until(workdir, gen)
+
+
 def _labelled_until(workdir: Path, gen: int) -> list:
     frames = []
     for g in range(gen):
