@@ -13,7 +13,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
 
 using namespace LAMMPS_NS;
 
@@ -87,13 +91,48 @@ ComputeENNPEnsemble::ComputeENNPEnsemble(LAMMPS *lmp, int narg, char **arg) :
                  models_[0]->path(), names(*models_[0]), models_[k]->path(), names(*models_[k]));
 
   vector = new double[NVECTOR]();
-  if (!file_.empty() && comm->me == 0) {
-    fp_ = fopen(file_.c_str(), "a");
-    if (!fp_) error->one(FLERR, "compute ennp/ensemble: cannot open file '{}': {}", file_, utils::getsyserror());
-    if (ftell(fp_) == 0)    // DeePMD-kit / DP-GEN model_devi.out layout
-      fprintf(fp_, "#%13s%19s%19s%19s%19s%19s%19s%19s\n", "step", "max_devi_v", "min_devi_v",
-              "avg_devi_v", "max_devi_f", "min_devi_f", "avg_devi_f", "devi_e");
+  if (!file_.empty() && comm->me == 0) open_model_devi();
+}
+
+// A run that continues from a restart (or starts again) in the same folder finds
+// the file of the earlier run, which may reach past the step it restarts from
+// (a kill after the last checkpoint). Keep the lines up to the current step,
+// drop later ones (they will be computed again) and never write a step twice:
+// every step appears once, however often the run was resumed.
+void ComputeENNPEnsemble::open_model_devi()
+{
+  const bigint now = update->ntimestep;
+  std::ifstream in(file_);
+  if (in) {
+    std::ostringstream kept;
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.empty() || line[0] == '#') continue;
+      std::istringstream fields(line);
+      long long step;
+      if (!(fields >> step))
+        error->one(FLERR, "compute ennp/ensemble: file '{}' is no model_devi file (line '{}')",
+                   file_, line);
+      if (step > now) continue;
+      kept << line << '\n';
+      written_until_ = std::max(written_until_, (bigint) step);
+    }
+    in.close();
+    const std::string tmp = file_ + ".tmp";
+    FILE *out = fopen(tmp.c_str(), "w");
+    if (!out) error->one(FLERR, "compute ennp/ensemble: cannot write '{}': {}", tmp, utils::getsyserror());
+    fprintf(out, "#%13s%19s%19s%19s%19s%19s%19s%19s\n", "step", "max_devi_v", "min_devi_v",
+            "avg_devi_v", "max_devi_f", "min_devi_f", "avg_devi_f", "devi_e");
+    fputs(kept.str().c_str(), out);
+    fclose(out);
+    if (std::rename(tmp.c_str(), file_.c_str()) != 0)    // the earlier lines are never half-rewritten
+      error->one(FLERR, "compute ennp/ensemble: cannot replace '{}': {}", file_, utils::getsyserror());
   }
+  fp_ = fopen(file_.c_str(), "a");
+  if (!fp_) error->one(FLERR, "compute ennp/ensemble: cannot open file '{}': {}", file_, utils::getsyserror());
+  if (ftell(fp_) == 0)    // DeePMD-kit / DP-GEN model_devi.out layout
+    fprintf(fp_, "#%13s%19s%19s%19s%19s%19s%19s%19s\n", "step", "max_devi_v", "min_devi_v",
+            "avg_devi_v", "max_devi_f", "min_devi_f", "avg_devi_f", "devi_e");
 }
 
 ComputeENNPEnsemble::~ComputeENNPEnsemble()
@@ -264,7 +303,8 @@ void ComputeENNPEnsemble::evaluate()
 
 void ComputeENNPEnsemble::write_model_devi()
 {
-  if (!fp_) return;
+  if (!fp_ || update->ntimestep <= written_until_) return;    // already in the file
+  written_until_ = update->ntimestep;
   fprintf(fp_, "%14ld%19.6e%19.6e%19.6e%19.6e%19.6e%19.6e%19.6e\n", (long) update->ntimestep,
           vector[MAX_V], vector[MIN_V], vector[AVG_V], vector[MAX_F], vector[MIN_F], vector[AVG_F],
           vector[DEVI_E]);

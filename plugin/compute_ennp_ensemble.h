@@ -51,6 +51,9 @@ class ComputeENNPEnsemble : public Compute {
   double relative_ = -1.0;               // 'relative L': eps_i / (|<F_i>| + L)
   std::string file_;
   FILE *fp_ = nullptr;
+  bigint written_until_ = -1;            // file: steps up to here are already in it
+
+  void open_model_devi();
 
   std::vector<double> forces_;           // (nlocal + nghost) x 3K, summed onto owners
   std::vector<double> energies_;         // nlocal x K

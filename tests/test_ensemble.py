@@ -203,3 +203,41 @@ def test_newton_off_gives_same_deviation(members, tmp_path):
     for key in VECTOR:
         assert off[key][0] == pytest.approx(on[key][0], rel=1e-10, abs=1e-14), key
     np.testing.assert_allclose(f_off[0].arrays["c_dev[1]"], f_on[0].arrays["c_dev[1]"], rtol=1e-10)
+
+
+def test_file_holds_every_step_once_across_restarts(members, tmp_path):
+    """A run killed after its checkpoint at step 20 (its file reaches step 30) and continued
+    from that checkpoint in the same folder, then a run started again from step 0: each
+    step appears once, with the values of an uninterrupted run."""
+    atoms = mixed_crystal(repeat=(2, 2, 2), seed=15, rattle=0.05)
+    models = [members[0]["deployed"], members[1]["deployed"]]
+    md = "velocity all create 600 1\nfix nve all nve\ntimestep 0.001\nthermo 10\nundump d"
+    devi = tmp_path / "md.out"
+    # uninterrupted reference, 40 steps, and the killed run: checkpoint at 20, file up to 30
+    run_compute(tmp_path / "ref", atoms, models, steps=40, post=md,
+                extra_args=f"file {tmp_path / 'ref' / 'md.out'}")
+    ref = read_model_devi(tmp_path / "ref" / "md.out")
+    run_compute(tmp_path, atoms, models, steps=10, post=md + "\nrun 20\nwrite_restart r.20",
+                extra_args=f"file {devi}")
+    assert list(read_model_devi(devi)["step"]) == [0, 10, 20, 30]
+    (tmp_path / "in.resume").write_text(f"""
+units metal
+read_restart r.20
+pair_style ennp {models[0]}
+pair_coeff * * Au Ti O
+compute dev all ennp/ensemble {' '.join(map(str, models))} file {devi}
+fix nve all nve
+timestep 0.001
+thermo_style custom step pe c_dev[1]
+thermo 10
+run 20
+""")
+    run_lammps(tmp_path / "in.resume", tmp_path)
+    got = read_model_devi(devi)
+    assert list(got["step"]) == [0, 10, 20, 30, 40]
+    for column in MODEL_DEVI_COLUMNS[1:]:
+        np.testing.assert_allclose(got[column], ref[column], rtol=1e-5, atol=1e-12)
+    assert (tmp_path / "md.out").read_text().count("#") == 1    # one header
+    # started again from step 0 in the same folder: the old later lines go, none doubles
+    run_compute(tmp_path, atoms, models, steps=20, post=md, extra_args=f"file {devi}")
+    assert list(read_model_devi(devi)["step"]) == [0, 10, 20]
