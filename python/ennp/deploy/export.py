@@ -146,8 +146,8 @@ def deploy(model_path: str | os.PathLike, out: str | os.PathLike, device: str = 
         key = architecture_key(model, metadata, device) if reuse else ""
         template = cache_root() / "deploy_templates" / key
         if reuse and (template / ".complete").is_file():
-            package, names, fixed = load_template(template)
             try:
+                package, names, fixed = load_template(template)
                 with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
                     part = swap_weights(package, names, fixed, module_tensors(model),
                                         Path(tmp) / out.name,
@@ -156,7 +156,8 @@ def deploy(model_path: str | os.PathLike, out: str | os.PathLike, device: str = 
                     os.replace(part, out)
                 progress(f"{model_path.name}: weights written into the compiled template {key}")
                 return out
-            except (WeightSwapError, AssertionError) as exc:
+            except (WeightSwapError, AssertionError, OSError, ValueError) as exc:
+                # a template that does not fit or cannot be read costs a compile, never a wrong model
                 progress(f"{model_path.name}: the template does not fit ({exc}); compiling")
         progress(f"{model_path.name}: compiling with AOTInductor (about a minute per core)")
         with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
