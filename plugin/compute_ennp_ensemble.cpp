@@ -35,10 +35,11 @@ static double std_over_members(const double *x, int K, int stride = 1)
 
 static bool is_keyword(const char *s)
 {
-  return !strcmp(s, "elements") || !strcmp(s, "file") || !strcmp(s, "relative");
+  return !strcmp(s, "elements") || !strcmp(s, "file") || !strcmp(s, "relative") || !strcmp(s, "halt");
 }
 
 // compute ID group ennp/ensemble MODEL1 MODEL2 [...] [elements El ...] [file FILE] [relative L]
+//   [halt H]
 ComputeENNPEnsemble::ComputeENNPEnsemble(LAMMPS *lmp, int narg, char **arg) :
     Compute(lmp, narg, arg), exchange_(lmp, this, false)
 {
@@ -59,6 +60,11 @@ ComputeENNPEnsemble::ComputeENNPEnsemble(LAMMPS *lmp, int narg, char **arg) :
     } else if (!strcmp(arg[iarg], "file")) {
       if (iarg + 1 >= narg) error->all(FLERR, "compute ennp/ensemble: 'file' needs a file name");
       file_ = arg[iarg + 1];
+      iarg += 2;
+    } else if (!strcmp(arg[iarg], "halt")) {
+      if (iarg + 1 >= narg) error->all(FLERR, "compute ennp/ensemble: 'halt' needs a value (eV/A)");
+      halt_ = utils::numeric(FLERR, arg[iarg + 1], false, lmp);
+      if (halt_ <= 0.0) error->all(FLERR, "compute ennp/ensemble: 'halt' must be > 0");
       iarg += 2;
     } else {    // relative
       if (iarg + 1 >= narg) error->all(FLERR, "compute ennp/ensemble: 'relative' needs a value (eV/A)");
@@ -299,6 +305,40 @@ void ComputeENNPEnsemble::evaluate()
   vector[AVG_V] = std::sqrt(vsq) / 3.0;
   vector[EVALUATIONS] = (double) evaluations_;
   write_model_devi();
+  if (halt_ > 0.0 && vector[MAX_F] > halt_) halt_run();
+}
+
+// Stop the run, naming the step, max_devi_f and the atoms of the largest
+// deviations (the file already holds the step: it was written first).
+void ComputeENNPEnsemble::halt_run()
+{
+  constexpr int NWORST = 10;
+  const int nlocal = atom->nlocal;
+  std::vector<std::pair<double, tagint>> mine;
+  for (int i = 0; i < nlocal; i++)
+    if (atom->mask[i] & groupbit) mine.emplace_back(array_[i][0], atom->tag[i]);
+  const size_t n = std::min<size_t>(NWORST, mine.size());
+  std::partial_sort(mine.begin(), mine.begin() + n, mine.end(),
+                    [](const auto &a, const auto &b) { return a.first > b.first; });
+  std::vector<double> send(2 * NWORST, -1.0), recv(2 * NWORST * comm->nprocs);
+  for (size_t j = 0; j < n; j++) {
+    send[2 * j] = mine[j].first;
+    send[2 * j + 1] = (double) mine[j].second;
+  }
+  MPI_Allgather(send.data(), 2 * NWORST, MPI_DOUBLE, recv.data(), 2 * NWORST, MPI_DOUBLE, world);
+  std::vector<std::pair<double, tagint>> all;
+  for (size_t j = 0; j < recv.size(); j += 2)
+    if (recv[j] >= 0.0) all.emplace_back(recv[j], (tagint) recv[j + 1]);
+  const size_t m = std::min<size_t>(NWORST, all.size());
+  std::partial_sort(all.begin(), all.begin() + m, all.end(),
+                    [](const auto &a, const auto &b) { return a.first > b.first; });
+  std::string atoms;
+  for (size_t j = 0; j < m; j++) atoms += fmt::format(" {} ({:.3g})", all[j].second, all[j].first);
+  if (fp_) fflush(fp_);
+  error->all(FLERR,
+             "compute ennp/ensemble halt: max_devi_f {:.4g} eV/A exceeds {:.4g} eV/A at step {}; "
+             "largest eps_i (eV/A) at atom ids{}",
+             vector[MAX_F], halt_, update->ntimestep, atoms);
 }
 
 void ComputeENNPEnsemble::write_model_devi()

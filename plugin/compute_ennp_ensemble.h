@@ -33,6 +33,7 @@ class ComputeENNPEnsemble : public Compute {
  private:
   void evaluate();                   // all members, once per timestep
   void write_model_devi();
+  void halt_run();                   // 'halt H': max_devi_f above H stops the run
 
   std::vector<std::unique_ptr<ennp::Model>> models_;
   std::vector<std::string> elements_;    // from the 'elements' keyword, else pair ennp
@@ -49,6 +50,7 @@ class ComputeENNPEnsemble : public Compute {
   bigint evaluations_ = 0;
   double rmax_ = 0.0;                    // largest member cutoff
   double relative_ = -1.0;               // 'relative L': eps_i / (|<F_i>| + L)
+  double halt_ = -1.0;                   // 'halt H' (eV/A); off below 0
   std::string file_;
   FILE *fp_ = nullptr;
   bigint written_until_ = -1;            // file: steps up to here are already in it

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import yaml
@@ -29,3 +30,16 @@ def fake_sbatch(tmp_path: Path) -> dict:
     fake.write_text(f"#!/bin/bash\necho \"$@\" >> {tmp_path}/sbatch_args\necho 4242\n")
     fake.chmod(0o755)
     return {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+
+
+def make_bundle(folder: Path, models, species=("Au", "Ti", "O"), **fields) -> Path:
+    """A bundle made by hand: copies of the deployed ``models`` (m0, m1, ...) and a bundle.yaml
+    with ``species``, ``members`` and ``fields`` (a field given as None is left out)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    names = []
+    for k, model in enumerate(models):
+        names.append(f"m{k}.nequip.pt2")
+        shutil.copyfile(model, folder / names[-1])
+    data = {"species": list(species), "members": names, **fields}
+    (folder / "bundle.yaml").write_text(yaml.safe_dump({k: v for k, v in data.items() if v is not None}))
+    return folder

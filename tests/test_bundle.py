@@ -2,24 +2,11 @@
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
-import yaml
+from chain_helpers import make_bundle
 
 from ennp.bundle import check_bundle, load_bundle
 from ennp.config import ConfigError
-
-
-def make_bundle(folder, models, **fields):
-    folder.mkdir(parents=True, exist_ok=True)
-    names = []
-    for k, model in enumerate(models):
-        names.append(f"m{k}.nequip.pt2")
-        shutil.copyfile(model, folder / names[-1])
-    data = {"species": ["Au", "Ti", "O"], "members": names, **fields}
-    (folder / "bundle.yaml").write_text(yaml.safe_dump({k: v for k, v in data.items() if v is not None}))
-    return folder
 
 
 def test_a_hand_made_bundle_checks(mix_model, mix_model_b, tmp_path):

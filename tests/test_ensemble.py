@@ -160,6 +160,25 @@ def test_bad_inputs(mix_model, demo_model, tmp_path):
     assert "must have the same type names" in fails(f"{m} {demo_model['deployed']}", sub="types")
     assert "'elements' lists 2 names for 3 atom types" in fails(f"{m} {m} elements Au Ti", sub="count")
     assert "element 'Zr' (atom type 3) is not in the models" in fails(f"{m} {m} elements Au Ti Zr", sub="el")
+    assert "'halt' must be > 0" in fails(f"{m} {m} halt 0", sub="halt")
+
+
+def test_halt_names_the_atoms_of_largest_deviation_on_two_ranks(members, tmp_path):
+    """halt H at step 0: the message names max_devi_f and the ten atoms of largest eps_i, found
+    over both ranks, as nequip's own calculators give them."""
+    import re
+
+    atoms = mixed_crystal(repeat=(3, 3, 3), seed=19, rattle=0.2)
+    ref = deviation_reference(atoms, [m["checkpoint"] for m in members[:2]])
+    models = [members[0]["deployed"], members[1]["deployed"]]
+    with pytest.raises(RuntimeError) as err:
+        run_compute(tmp_path, atoms, models, nprocs=2, extra_args=f"halt {ref['max_devi_f'] / 2} file devi.out")
+    message = str(err.value)
+    assert f"max_devi_f {ref['max_devi_f']:.4g} eV/A exceeds {ref['max_devi_f'] / 2:.4g} eV/A at step 0" in message
+    named = re.findall(r" (\d+) \(([0-9.e-]+)\)", message.split("atom ids")[1])
+    assert [int(i) for i, _ in named] == list(np.argsort(-ref["eps"])[:10] + 1)
+    np.testing.assert_allclose([float(e) for _, e in named], np.sort(ref["eps"])[::-1][:10], rtol=2e-3)
+    assert read_model_devi(tmp_path / "devi.out")["step"].tolist() == [0]    # written before stopping
 
 
 def test_other_pair_style_needs_elements(mix_model, tmp_path):

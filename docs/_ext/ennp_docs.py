@@ -32,8 +32,11 @@ def sections(cls, prefix: str = "") -> list[tuple[str, type]]:
         hint = hints[f.name]
         name = f"{prefix}.{f.name}" if prefix else f.name
         items = [a for a in getattr(hint, "__args__", ()) if a is not Ellipsis]
+        optional = [a for a in items if a is not type(None)] if type(None) in items else []
         if is_dataclass(hint):
             out += sections(hint, name)
+        elif len(optional) == 1 and is_dataclass(optional[0]):    # a section that may be left out
+            out += sections(optional[0], name)
         elif len(items) == 1 and is_dataclass(items[0]):    # a list of sections
             out += sections(items[0], f"{name}[]")
     return out

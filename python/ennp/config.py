@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+import types
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any, Union, get_args, get_origin, get_type_hints
 
 import yaml
 
@@ -32,17 +33,38 @@ class StructureSpec:
 @dataclass(frozen=True)
 class PairSpec:
     """The potential of a chain's LAMMPS runs."""
-    style: str = "ennp"             # ennp (deployed model) | classical (built-in stand-in) | file
-    model: str = ""                 # .nequip.pt2 for style ennp
+    style: str = "ennp"             # ennp (deployed model or bundle) | classical (built-in stand-in) | file
+    model: str = ""                 # .nequip.pt2 for style ennp: one model, not monitored
+    bundle: str = ""                # style ennp: a model bundle folder (ennp al export); member 0 drives, all members monitor
     file: str = ""                  # LAMMPS include file (pair_style and pair_coeff) for style file
 
     def __post_init__(self):
         if self.style not in ("ennp", "classical", "file"):
             raise ValueError(f"style must be ennp, classical or file, not {self.style!r}")
-        if self.style == "ennp" and not self.model:
-            raise ValueError("style ennp needs 'model' (a deployed .nequip.pt2)")
+        if self.style == "ennp" and not (self.model or self.bundle):
+            raise ValueError("style ennp needs 'model' (a deployed .nequip.pt2) or 'bundle' (a model bundle folder)")
+        if self.bundle and self.style != "ennp":
+            raise ValueError(f"'bundle' goes with style ennp, not {self.style!r}")
         if self.style == "file" and not self.file:
             raise ValueError("style file needs 'file' (a LAMMPS include with pair_style/pair_coeff)")
+
+
+@dataclass(frozen=True)
+class MonitorSpec:
+    """Watching a run with the ensemble of its model bundle (compute ennp/ensemble)."""
+    every: int = 100                # steps between ensemble evaluations (the monitored steps)
+    trust_lo: float | None = None   # eV/A: max_devi_f from here on makes a frame a candidate; default: the bundle's trust.lo
+    trust_hi: float | None = None   # eV/A: from here on untrusted; default: the bundle's trust.hi
+    halt: bool = False              # stop at the first monitored step with max_devi_f above trust_hi
+
+    def __post_init__(self):
+        if self.every < 1:
+            raise ValueError(f"every must be >= 1, got {self.every}")
+        for name in ("trust_lo", "trust_hi"):
+            if getattr(self, name) is not None and getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if None not in (self.trust_lo, self.trust_hi) and not self.trust_lo < self.trust_hi:
+            raise ValueError(f"need trust_lo < trust_hi, got {self.trust_lo} and {self.trust_hi}")
 
 
 def check_species(species) -> None:
@@ -68,9 +90,43 @@ def resolve_file(config_path: str | Path, name: str, value: str) -> str:
     return str(full)
 
 
-def resolve_pair(config_path: str | Path, pair: PairSpec) -> PairSpec:
-    return replace(pair, model=resolve_file(config_path, "pair.model", pair.model),
+def resolve_pair(config_path: str | Path, pair: PairSpec, species=None,
+                 monitor: MonitorSpec | None = None) -> tuple[PairSpec, MonitorSpec | None]:
+    """Files of the pair section relative to the config's folder. With a bundle: ``model``
+    becomes its member 0 and the monitor section gets the bundle's trust levels where it gives
+    none (a bundle of two or more members is monitored even without the section). Returns
+    (pair, monitor); monitor is None for an unmonitored run."""
+    where = f"{config_path}: pair"
+    pair = replace(pair, model=resolve_file(config_path, "pair.model", pair.model),
                    file=resolve_file(config_path, "pair.file", pair.file))
+    if not pair.bundle:
+        if monitor is not None:
+            raise ConfigError(f"{config_path}: monitor: needs pair.bundle (the ensemble that monitors)")
+        return pair, None
+    from .bundle import load_bundle
+
+    if pair.model:
+        raise ConfigError(f"{where}: give 'model' or 'bundle', not both")
+    folder = Path(config_path).resolve().parent / pair.bundle
+    if not folder.is_dir():
+        raise ConfigError(f"{where}.bundle: no such folder {folder}")
+    bundle, members = load_bundle(folder)
+    missing = [el for el in species or [] if el not in bundle.species]
+    if missing:
+        raise ConfigError(f"{where}.bundle: {folder} models {bundle.species}; {missing} of species are not among them")
+    pair = replace(pair, bundle=str(folder), model=str(members[0]))
+    if monitor is None and len(members) < 2:
+        return pair, None
+    if len(members) < 2:
+        raise ConfigError(f"{config_path}: monitor: needs a bundle of two or more members; {folder} has one")
+    monitor = monitor or MonitorSpec()
+    try:
+        monitor = replace(monitor, trust_lo=bundle.trust.lo if monitor.trust_lo is None else monitor.trust_lo,
+                          trust_hi=bundle.trust.hi if monitor.trust_hi is None else monitor.trust_hi)
+    except ValueError as exc:
+        raise ConfigError(f"{config_path}: monitor: {exc} (the bundle's levels are lo {bundle.trust.lo}, "
+                          f"hi {bundle.trust.hi})") from exc
+    return pair, monitor
 
 
 class _Loader(yaml.SafeLoader):
@@ -139,6 +195,13 @@ def field_where(where: str, name: str) -> str:
 
 def _check_type(value, hint, where):
     origin = getattr(hint, "__origin__", None)
+    if get_origin(hint) in (Union, types.UnionType):    # X | None: None, or an X
+        options = [a for a in get_args(hint) if a is not type(None)]
+        if value is None and len(options) < len(get_args(hint)):
+            return None
+        if len(options) == 1:
+            return _check_type(value, options[0], where)
+        return value
     if is_dataclass(hint):
         return build(hint, value, where)
     if hint is float:

@@ -16,6 +16,8 @@ import numpy as np
 from ..builders.bulk import AU_A
 from ..chains import prepare_structure, start_chain
 from ..files import write_json
+from ..lammps.monitor import bundle_size, write_monitor_file
+from ..lammps.uncertainty import describe, plot_uncertainty, uncertainty
 from . import eels
 from .config import HeatConfig
 from .config import load_heat_config as load_config
@@ -28,7 +30,7 @@ from .vdos import overlap, plot_vdos, vdos
 AU_VOLUME_A3 = AU_A**3 / 4    # per atom (fcc Au)
 
 
-OUTPUTS = "heat.json, steady/transient .json/.png, vdos.png, beam.png"    # what a finished run leaves in its work folder
+OUTPUTS = "heat.json, steady/transient .json/.png, vdos.png, beam.png, uncertainty.png (with a bundle)"    # what a finished run leaves in its work folder
 
 def prepare(config: HeatConfig, workdir: Path) -> dict:
     """The structure (once) and the pair file; returns the NEMD regions."""
@@ -36,6 +38,7 @@ def prepare(config: HeatConfig, workdir: Path) -> dict:
         "regions": layout(atoms, config.nemd.cold_layers, config.nemd.hot_fraction)})
     write_nemd_pair_file(config.pair.style, config.species, workdir / "pair.in", config.pair.model,
                          config.pair.file)
+    write_monitor_file(workdir / "monitor.in", config.pair.bundle, config.monitor, config.species)
     return {**meta["regions"], "cross_section_A2": meta.get("ennp_cross_section_A2"), "natoms": meta["natoms"]}
 
 
@@ -97,10 +100,15 @@ def run_chain(config_path: str | Path, workdir: str | Path, until: str | None = 
           f"{regions['contact_area_A2']:.0f} A^2 -> {workdir / 'structure.data'}", flush=True)
     summary = {"workdir": str(workdir), "regions": regions}
     s = config.nemd
+    members = bundle_size(config.pair.bundle)
+    monitored = []
     for method in s.methods:
-        folders = run_seeds(method, workdir, s, regions, workdir / "structure.data", workdir / "pair.in")
+        folders = run_seeds(method, workdir, s, regions, workdir / "structure.data", workdir / "pair.in",
+                            workdir / "monitor.in")
+        monitored += folders
         runs = [last_run(f) for f in folders]    # each log read once, for the analysis and the plot
         result = analyse(method, runs, s.seeds, regions, s.heat_capacity, folders[0] / "profile.dat")
+        result["uncertainty"] = uncertainty(folders, config.monitor, members)
         result["inputs"] = {"structure": config.structure.builder, "builder_args": config.structure.args,
                             "pair": config.pair.style, "model": config.pair.model, "T0_K": s.T0,
                             "T_hot_K": s.T_hot, "dt_ps": s.dt, "damp_ps": s.damp, "seeds": s.seeds,
@@ -110,8 +118,11 @@ def run_chain(config_path: str | Path, workdir: str | Path, until: str | None = 
         write_json(workdir / f"{method}.json", result)
         (plot_steady if method == "steady" else plot_transient)(runs, result, workdir / f"{method}.png")
         print(f"{method}: G = {result['G_MW_m2K']:.1f} +- {result['G_err_MW_m2K']:.1f} MW m^-2 K^-1 "
-              f"at T_interface {result['T_interface_K']:.0f} K", flush=True)
+              f"at T_interface {result['T_interface_K']:.0f} K; {describe(result['uncertainty'])}", flush=True)
         summary[method] = {k: result[k] for k in ("G_MW_m2K", "G_err_MW_m2K", "T_interface_K")}
+    summary["uncertainty"] = uncertainty(monitored, config.monitor, members)
+    plot_uncertainty(monitored, summary["uncertainty"], s.dt, workdir / "uncertainty.png",
+                     title=f"NEMD ({', '.join(s.methods)}): {summary['uncertainty'].get('verdict')}")
     if until == "nemd":
         return summary
     if "transient" in s.methods and s.transient.vel_every:

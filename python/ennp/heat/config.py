@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from ..config import (ConfigError, PairSpec, StructureSpec, build, check_species, load_yaml, resolve_file, resolve_pair,
+from ..config import (ConfigError, MonitorSpec, PairSpec, StructureSpec, build, check_species, load_yaml, resolve_file, resolve_pair,
                       resolve_structure)
 from ..submit.plan import step_resources
 from .nemd import NemdSettings
@@ -46,6 +46,7 @@ class HeatConfig:
     pair: PairSpec = field(default_factory=lambda: PairSpec(style="classical"))    # the potential
     nemd: NemdSettings = field(default_factory=NemdSettings)    # the NEMD runs
     beam: BeamSpec = field(default_factory=BeamSpec)    # the beam-heating estimate
+    monitor: MonitorSpec | None = None    # the ensemble's watch over the run (with pair.bundle; on by default there)
     slurm: dict = field(default_factory=dict)    # --submit: resources per step or all (ennp.submit.plan.Resources)
 
     def __post_init__(self):
@@ -61,7 +62,8 @@ def load_heat_config(path: str | Path) -> HeatConfig:
     """Read and validate; relative paths (model, file, spectrum) become relative to the YAML's folder."""
     path = Path(path)
     config = build(HeatConfig, load_yaml(path), str(path))
-    config = replace(config, pair=resolve_pair(path, config.pair), structure=resolve_structure(path, config.structure),
+    pair, monitor = resolve_pair(path, config.pair, config.species, config.monitor)
+    config = replace(config, pair=pair, monitor=monitor, structure=resolve_structure(path, config.structure),
                      beam=replace(config.beam, spectrum=resolve_file(path, "beam.spectrum", config.beam.spectrum)))
     if config.beam.conductance_from not in config.nemd.methods:
         raise ConfigError(f"{path}: beam.conductance_from is {config.beam.conductance_from!r} "

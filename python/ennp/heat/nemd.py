@@ -61,6 +61,7 @@ class NemdSettings:
     damp: float = 0.1               # ps, Langevin damping time
     seeds: list = field(default_factory=lambda: [1, 2])    # independent runs per method; G's error covers their scatter
     every: int = 50                 # thermo interval (steps)
+    min_steps: int = 2000           # FIRE relaxation of the as-built structure before the velocities (0: none)
     cold_layers: int = 1            # substrate layers of the cold bath (above the fixed base)
     hot_fraction: float = 0.5       # about this fraction of particle atoms (its top layers) form the hot bath
     heat_capacity: str = "simulation"    # or dulong_petit (3 N k_B)
@@ -75,8 +76,8 @@ class NemdSettings:
             raise ValueError(f"methods must be a non-empty list of steady, transient; got {self.methods}")
         if not 0 < self.T0 < self.T_hot:
             raise ValueError(f"need 0 < T0 < T_hot, got T0={self.T0}, T_hot={self.T_hot}")
-        if self.dt <= 0 or self.damp <= 0 or self.every < 1:
-            raise ValueError("dt, damp must be positive and every >= 1")
+        if self.dt <= 0 or self.damp <= 0 or self.every < 1 or self.min_steps < 0:
+            raise ValueError("dt, damp must be positive, every >= 1 and min_steps >= 0")
         if not self.seeds or len(set(self.seeds)) != len(self.seeds) or \
                 not all(isinstance(s, int) and s > 0 for s in self.seeds):
             raise ValueError(f"seeds must be distinct positive integers, got {self.seeds}")
@@ -123,13 +124,15 @@ def layout(atoms, cold_layers: int = 1, hot_fraction: float = 0.5) -> dict:
 
 
 def variables(method: str, settings: NemdSettings, regions: dict, seed: int, data: Path, pair_file: Path,
-              velocities: bool = False) -> dict:
-    """``-var`` values of lammps_inputs/nemd_{method}.in."""
+              velocities: bool = False, monitor_file: Path | None = None) -> dict:
+    """``-var`` values of lammps_inputs/nemd_{method}.in (``monitor_file``: the include of
+    :mod:`ennp.lammps.monitor`, which watches the measured part)."""
     common = {"data": Path(data).resolve(), "pair_file": Path(pair_file).resolve(),
+              "monitor_file": Path(monitor_file).resolve() if monitor_file else "none",
               "setup": lammps_inputs() / "nemd_setup.in",
               **{k: regions[k] for k in ("nsub", "z_fixed", "z_cold", "z_iface", "z_hot")},
               "T0": settings.T0, "T_hot": settings.T_hot, "dt": settings.dt, "damp": settings.damp,
-              "seed": seed, "every": settings.every}
+              "seed": seed, "every": settings.every, "min_steps": settings.min_steps}
     if method == "steady":
         s = settings.steady
         return {**common, "steps_eq": s.steps_eq, "steps": s.steps, "dz": s.dz}
@@ -143,7 +146,7 @@ def seed_dir(workdir: Path, method: str, seed: int) -> Path:
 
 
 def run_seeds(method: str, workdir: Path, settings: NemdSettings, regions: dict, data: Path,
-              pair_file: Path) -> list[Path]:
+              pair_file: Path, monitor_file: Path | None = None) -> list[Path]:
     """Run ``method`` for every seed (``settings.parallel`` at a time); return the seed folders."""
     def one(k_seed):
         k, seed = k_seed
@@ -153,7 +156,8 @@ def run_seeds(method: str, workdir: Path, settings: NemdSettings, regions: dict,
             return folder
         t0 = time.time()
         run_lammps(lammps_inputs() / f"nemd_{method}.in", folder, nprocs=settings.nprocs,
-                   variables=variables(method, settings, regions, seed, data, pair_file, velocities=k == 0))
+                   variables=variables(method, settings, regions, seed, data, pair_file, velocities=k == 0,
+                                       monitor_file=monitor_file))
         (folder / "done").write_text(f"{time.time() - t0:.1f} s\n")
         print(f"  {method} seed {seed}: {time.time() - t0:.0f} s", flush=True)
         return folder

@@ -40,8 +40,42 @@ def read_dump(path: str | Path) -> list[dict[str, np.ndarray]]:
     columns (``element``) stay strings. A last frame cut short (a run killed
     while writing) is left out.
     """
+    return _parse_dump(Path(path).read_text().splitlines())
+
+
+def read_dump_frame(path: str | Path, step: int) -> dict[str, np.ndarray] | None:
+    """The frame of ``step`` in a text dump (as :func:`read_dump`), or None; the file is streamed."""
+    for s, text in dump_frame_texts(path):
+        if s == step:
+            return _parse_dump(text.splitlines())[0]
+    return None
+
+
+def dump_frame_texts(path: str | Path):
+    """(step, text) of each complete frame of a text dump, streamed."""
+    with open(path, errors="replace") as f:
+        lines: list[str] = []
+        for line in f:
+            if line.startswith("ITEM: TIMESTEP") and lines:
+                yield from _complete(lines)
+                lines = []
+            lines.append(line)
+        if lines:
+            yield from _complete(lines)
+
+
+def _complete(lines: list[str]):
+    try:
+        natoms = int(lines[3])
+        header = next(i for i, line in enumerate(lines) if line.startswith("ITEM: ATOMS"))
+    except (IndexError, ValueError, StopIteration):
+        return
+    if len(lines) - header - 1 == natoms and lines[-1].endswith("\n"):
+        yield int(lines[1]), "".join(lines)
+
+
+def _parse_dump(lines: list[str]) -> list[dict[str, np.ndarray]]:
     frames = []
-    lines = Path(path).read_text().splitlines()
     i = 0
     while i < len(lines):
         if lines[i].startswith("ITEM: TIMESTEP"):

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from .. import lammps_inputs
 from .data_file import NO_FIXED
+from .outputs import dump_frame_texts
 from ..files import write_atomic
 from .run import lammps_error, run_lammps
 
@@ -67,9 +68,10 @@ def segments(workdir: Path) -> list[int]:
 
 
 def run_production(workdir: str | Path, data: str | Path, pair_file: str | Path, species, s: ProductionSettings,
-                   z_fixed: float = NO_FIXED, progress=print) -> dict:
+                   z_fixed: float = NO_FIXED, progress=print, monitor_file: str | Path | None = None) -> dict:
     """Run or resume the production run in ``workdir`` until ``s.steps``; returns
-    {'segments', 'steps', 'trajectory'} with the joined trajectory."""
+    {'segments', 'steps', 'trajectory'} with the joined trajectory. ``monitor_file``: the
+    include of :mod:`ennp.lammps.monitor` (its per-segment deviation dumps are joined too)."""
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     while True:
@@ -87,7 +89,8 @@ def run_production(workdir: str | Path, data: str | Path, pair_file: str | Path,
                               "pair_file": Path(pair_file).resolve(), "species": " ".join(species),
                               "segment": segment, "ensemble": s.ensemble, "T": s.T, "dt": s.dt, "damp": s.damp,
                               "seed": s.seed, "steps": s.steps, "every_thermo": s.every_thermo,
-                              "every_dump": s.every_dump, "every_restart": s.every_restart, "z_fixed": z_fixed})
+                              "every_dump": s.every_dump, "every_restart": s.every_restart, "z_fixed": z_fixed,
+                              "monitor_file": Path(monitor_file).resolve() if monitor_file else "none"})
         if proc.returncode != 0:
             error = lammps_error(workdir / f"log.{segment}.lammps", proc)
             if done and "restart file" in error.lower():
@@ -99,42 +102,21 @@ def run_production(workdir: str | Path, data: str | Path, pair_file: str | Path,
     for _, path in restarts(workdir)[:-s.keep_restarts]:
         path.unlink()
     joined = join_segments(workdir, workdir / "trajectory.dump")
+    if any(workdir.glob("devi.*.dump")):
+        join_segments(workdir, workdir / "devi.dump", stem="devi")
     return {"segments": len(segments(workdir)), "steps": s.steps, "trajectory": str(joined["path"]),
             "frames": joined["frames"]}
 
 
-def _frames(path: Path):
-    """(step, text) of each complete frame of a text dump, streamed."""
-    with open(path, errors="replace") as f:
-        lines: list[str] = []
-        for line in f:
-            if line.startswith("ITEM: TIMESTEP") and lines:
-                yield from _complete(lines)
-                lines = []
-            lines.append(line)
-        if lines:
-            yield from _complete(lines)
-
-
-def _complete(lines: list[str]):
-    try:
-        natoms = int(lines[3])
-        header = next(i for i, line in enumerate(lines) if line.startswith("ITEM: ATOMS"))
-    except (IndexError, ValueError, StopIteration):
-        return
-    if len(lines) - header - 1 == natoms and lines[-1].endswith("\n"):
-        yield int(lines[1]), "".join(lines)
-
-
-def join_segments(workdir: Path, out: Path) -> dict:
-    """One dump of all segments: each segment's frames before the next segment's first
-    step; written atomically (a killed join leaves no half file)."""
+def join_segments(workdir: Path, out: Path, stem: str = "trajectory") -> dict:
+    """One dump of all segments' ``<stem>.<k>.dump``: each segment's frames before the next
+    segment's first step; written atomically (a killed join leaves no half file)."""
     workdir = Path(workdir)
-    files = [workdir / f"trajectory.{k}.dump" for k in segments(workdir)]
+    files = [workdir / f"{stem}.{k}.dump" for k in segments(workdir)]
     files = [f for f in files if f.exists()]
     firsts = []
     for f in files:
-        first = next(_frames(f), None)
+        first = next(dump_frame_texts(f), None)
         firsts.append(first[0] if first else None)
     steps: list[int] = []
 
@@ -142,7 +124,7 @@ def join_segments(workdir: Path, out: Path) -> dict:
         with open(tmp, "w") as o:
             for k, f in enumerate(files):
                 limit = next((s for s in firsts[k + 1:] if s is not None), None)
-                for step, text in _frames(f):
+                for step, text in dump_frame_texts(f):
                     if limit is not None and step >= limit:
                         break
                     if steps and step <= steps[-1]:

@@ -18,14 +18,16 @@ from ..chains import prepare_structure, start_chain
 from ..files import write_json
 from ..heat.potentials import classical_au_tio2
 from ..lammps.outputs import read_loop_time, read_thermo
+from ..lammps.monitor import bundle_size, write_monitor_file
 from ..lammps.pair_file import write_pair_file
 from ..lammps.production import run_production, segments
+from ..lammps.uncertainty import describe, plot_uncertainty, uncertainty
 from ..vibrations.potentials import classical_mos2_carbon
 from .config import MdConfig
 from .config import load_md_config as load_config
 
 
-OUTPUTS = "md.json, run/trajectory.dump (all segments joined), run/log.*.lammps"    # what a finished run leaves in its work folder
+OUTPUTS = "md.json, run/trajectory.dump (all segments joined), run/log.*.lammps, uncertainty.png (with a bundle)"    # what a finished run leaves in its work folder
 
 def classical(species) -> str:
     """The stand-in for the species: Au/TiO2 or MoS2/carbon."""
@@ -51,6 +53,7 @@ def prepare(config: MdConfig, workdir: Path) -> dict:
     meta = prepare_structure(config.structure, config.species, workdir, config.z_fixed)
     write_pair_file(config.pair.style, config.species, workdir / "pair.in", config.pair.model, config.pair.file,
                     classical=classical)
+    write_monitor_file(workdir / "monitor.in", config.pair.bundle, config.monitor, config.species)
     return meta
 
 
@@ -61,10 +64,13 @@ def run_chain(config_path: str | Path, workdir: str | Path, progress=print, unti
     workdir, meta = start_chain(config_path, workdir, config, prepare, until)
     progress(f"structure: {meta['natoms']} atoms -> {meta['data']}", flush=True)
     result = run_production(workdir / "run", meta["data"], workdir / "pair.in", config.species, config.md,
-                            meta["z_fixed_A"], progress=progress)
+                            meta["z_fixed_A"], progress=progress, monitor_file=workdir / "monitor.in")
     result["atom_steps_per_s"] = throughput(workdir / "run", meta["natoms"])
     result.update(atoms=meta["natoms"], wall_s_this_call=time.time() - t_start)
+    result["uncertainty"] = uncertainty([workdir / "run"], config.monitor, bundle_size(config.pair.bundle))
+    plot_uncertainty([workdir / "run"], result["uncertainty"], config.md.dt, workdir / "uncertainty.png")
     write_json(workdir / "md.json", result)
     progress(f"md: {result['steps']} steps in {result['segments']} segment(s); {result['frames']} frames -> "
              f"{result['trajectory']}", flush=True)
+    progress(describe(result["uncertainty"]), flush=True)
     return result

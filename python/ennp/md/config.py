@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from ..config import (ConfigError, PairSpec, StructureSpec, build, check_species, load_yaml, resolve_pair,
+from ..config import (ConfigError, MonitorSpec, PairSpec, StructureSpec, build, check_species, load_yaml, resolve_pair,
                       resolve_structure)
 from ..lammps.data_file import NO_FIXED
 from ..lammps.production import ProductionSettings
@@ -23,6 +23,7 @@ class MdConfig:
     pair: PairSpec                  # the potential: ennp + model, file, or classical (the stand-ins for Ti O Au and Mo S C)
     z_fixed: float = NO_FIXED       # A, atoms of a data file below this height are held (a builder's structure: its fixed layer)
     md: ProductionSettings = field(default_factory=ProductionSettings)    # the run
+    monitor: MonitorSpec | None = None    # the ensemble's watch over the run (with pair.bundle; on by default there)
     slurm: dict = field(default_factory=dict)    # --submit: resources per step or all (ennp.submit.plan.Resources)
 
     def __post_init__(self):
@@ -42,4 +43,8 @@ def load_md_config(path: str | Path) -> MdConfig:
         raise ConfigError(f"{path}: pair.style classical: stand-ins exist for Ti O Au and Mo S C, "
                           f"not {config.species}")
     step_resources(config.slurm, config.chain_steps(), f"{path}: slurm")
-    return replace(config, structure=resolve_structure(path, config.structure), pair=resolve_pair(path, config.pair))
+    pair, monitor = resolve_pair(path, config.pair, config.species, config.monitor)
+    if monitor and config.md.every_restart % monitor.every:
+        raise ConfigError(f"{path}: monitor.every ({monitor.every}) must divide md.every_restart "
+                          f"({config.md.every_restart}): a resumed run then monitors the same steps")
+    return replace(config, structure=resolve_structure(path, config.structure), pair=pair, monitor=monitor)

@@ -17,7 +17,9 @@ from pathlib import Path
 from .. import lammps_inputs
 from ..chains import prepare_structure, start_chain
 from ..files import write_json
+from ..lammps.monitor import bundle_size, write_monitor_file
 from ..lammps.run import run_lammps
+from ..lammps.uncertainty import describe, plot_uncertainty, uncertainty
 from .analysis import analyse, write_results
 from .config import VibConfig
 from .config import load_vib_config as load_config
@@ -25,13 +27,14 @@ from .potentials import write_vib_pair_file
 from .tem import tem, write_tem
 from .trajectory import read_trajectory
 
-OUTPUTS = "vibrations.json, vib.json/.png, tem/ (tem.json/.png, images .npy)"    # what a finished run leaves in its work folder
+OUTPUTS = "vibrations.json, vib.json/.png, tem/ (tem.json/.png, images .npy), uncertainty.png (with a bundle)"    # what a finished run leaves in its work folder
 
 def prepare(config: VibConfig, workdir: Path) -> dict:
     """The structure (once) and the pair file; returns the structure's metadata."""
     meta = prepare_structure(config.structure, config.species, workdir)
     write_vib_pair_file(config.pair.style, config.species, workdir / "pair.in", config.pair.model,
                         config.pair.file)
+    write_monitor_file(workdir / "monitor.in", config.pair.bundle, config.monitor, config.species)
     return meta
 
 
@@ -47,7 +50,7 @@ def run_md(config: VibConfig, workdir: Path, meta: dict) -> Path:
         "data": meta["data"], "pair_file": (workdir / "pair.in").resolve(),
         "species": " ".join(config.species), "z_fixed": meta["z_fixed_A"], "T": m.T, "dt": m.dt, "damp": m.damp,
         "sample_damp": m.sample_damp, "seed": m.seed, "min_steps": m.min_steps, "steps_eq": m.steps_eq,
-        "steps": m.steps, "every": m.every})
+        "steps": m.steps, "every": m.every, "monitor_file": (workdir / "monitor.in").resolve()})
     (folder / "done").touch()
     return folder / "trajectory.dump"
 
@@ -64,23 +67,27 @@ def run_chain(config_path: str | Path, workdir: str | Path, progress=print, unti
              f"md: {m.steps_eq} + {m.steps} steps at {m.T:g} K on {m.nprocs} rank(s); log "
              f"{workdir / 'md' / 'log.lammps'}", flush=True)
     dump = run_md(config, workdir, meta)
+    trust = uncertainty([workdir / "md"], config.monitor, bundle_size(config.pair.bundle))
+    plot_uncertainty([workdir / "md"], trust, m.dt, workdir / "uncertainty.png")
     if until == "md":
-        return {"workdir": str(workdir), "trajectory": str(dump)}
+        return {"workdir": str(workdir), "trajectory": str(dump), "uncertainty": trust}
 
     a = config.analysis
     if not (workdir / "vib.json").exists():
         result = analyse(read_trajectory(dump), a.flake, a.rigid, a.blocks, a.bin, a.lattice_constant)
         result["inputs"] = {"structure": config.structure.builder, "builder_args": config.structure.args,
                             "pair": config.pair.style, "model": config.pair.model, "md": vars(m)}
+        result["uncertainty"] = trust
         write_results(result, workdir / "vib.json", workdir / "vib.png")
     vib = json.loads((workdir / "vib.json").read_text())
     fall = vib.get("falloff_A")
     progress(f"analysis: RMS amplitude {vib['rms_amplitude_A']:.4f} A (interior "
              f"{vib['interior_rms_amplitude_A']:.4f} A); falloff "
-             f"{'not reached' if fall is None else f'{fall:.1f} A'}", flush=True)
+             f"{'not reached' if fall is None else f'{fall:.1f} A'}; {describe(trust)}", flush=True)
     summary = {"workdir": str(workdir), "atoms": meta["natoms"], "flake_atoms": vib["atoms"],
                **{k: vib[k] for k in ("msd_A2", "msd_err_A2", "rms_amplitude_A", "interior_rms_amplitude_A",
-                                      "falloff_A", "falloff_lattice_constants") if k in vib}}
+                                      "falloff_A", "falloff_lattice_constants") if k in vib},
+               "uncertainty": trust}
     if until == "analysis":
         return summary
 
@@ -89,6 +96,7 @@ def run_chain(config_path: str | Path, workdir: str | Path, progress=print, unti
         if not (workdir / "tem" / "tem.json").exists():
             result, images = tem(read_trajectory(dump), a.flake, t.microscope, t.snapshots, t.seed, t.align,
                                  t.max_repetitions, a.bin, progress=progress)
+            result["uncertainty"] = trust    # the frozen phonons are MD snapshots
             write_tem(result, images, workdir / "tem")
         image = json.loads((workdir / "tem" / "tem.json").read_text())
         summary["column_contrast"] = image["mean_column_contrast"]

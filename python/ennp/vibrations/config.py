@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from ..config import (ConfigError, PairSpec, StructureSpec, build, check_species, load_yaml, resolve_pair,
+from ..config import (ConfigError, MonitorSpec, PairSpec, StructureSpec, build, check_species, load_yaml, resolve_pair,
                       resolve_structure)
 from ..submit.plan import step_resources
 from .amplitudes import RIGID
@@ -81,6 +81,7 @@ class VibConfig:
     md: MdSettings = field(default_factory=MdSettings)    # the MD run
     analysis: AnalysisSettings = field(default_factory=AnalysisSettings)    # the amplitude analysis
     tem: TemSettings = field(default_factory=TemSettings)    # the HR-TEM images
+    monitor: MonitorSpec | None = None    # the ensemble's watch over the run (with pair.bundle; on by default there)
     slurm: dict = field(default_factory=dict)    # --submit: resources per step or all (ennp.submit.plan.Resources)
 
     def __post_init__(self):
@@ -96,7 +97,8 @@ def load_vib_config(path: str | Path) -> VibConfig:
     """Read and validate; relative paths (pair model or file) are relative to the YAML's folder."""
     path = Path(path)
     config = build(VibConfig, load_yaml(path), str(path))
-    config = replace(config, pair=resolve_pair(path, config.pair), structure=resolve_structure(path, config.structure))
+    pair, monitor = resolve_pair(path, config.pair, config.species, config.monitor)
+    config = replace(config, pair=pair, monitor=monitor, structure=resolve_structure(path, config.structure))
     missing = sorted(set(config.analysis.flake) - set(config.species))
     if missing:
         raise ConfigError(f"{path}: analysis.flake: {missing} not in species {config.species}")
