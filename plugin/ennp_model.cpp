@@ -144,6 +144,31 @@ void Model::read_common_metadata(const std::map<std::string, std::string> &meta)
   const std::string width = get(meta, "ennp_exchange_width");
   exchange_width_ = width.empty() ? 0 : std::stoi(width);
   dtype_ = get(meta, "model_dtype");
+  read_domain(get(meta, "ennp_min_distance"));
+}
+
+// "El1-El2:d El1-El3:d ..." (ennp deploy --data): the training data's smallest distances
+void Model::read_domain(const std::string &record)
+{
+  domain_min_.clear();
+  if (record.empty()) return;
+  const size_t nt = type_names_.size();
+  domain_min_.assign(nt * nt, 0.0);
+  for (const auto &item : split(record)) {
+    const size_t dash = item.find('-'), colon = item.find(':');
+    const int a = dash == std::string::npos ? -1 : type_index(item.substr(0, dash));
+    const int b = colon == std::string::npos || colon < dash ? -1 : type_index(item.substr(dash + 1, colon - dash - 1));
+    double d = 0.0;
+    try {
+      d = colon == std::string::npos ? 0.0 : std::stod(item.substr(colon + 1));
+    } catch (...) {
+      d = 0.0;
+    }
+    if (a < 0 || b < 0 || !(d > 0.0))
+      throw ModelError("model file '" + path_ + "': ennp_min_distance entry '" + item +
+                       "' is not El1-El2:distance with elements of the model");
+    domain_min_[a * nt + b] = domain_min_[b * nt + a] = d;
+  }
 }
 
 void Model::load_aoti(const std::map<std::string, std::string> &meta, int device_index)
@@ -232,7 +257,7 @@ std::string Model::describe() const
                   ", " + std::to_string(num_layers_) + " layers, " +
                   (exchange_width_ ? "ghost feature exchange" : "ghost replication") + ", types";
   for (const auto &t : type_names_) s += " " + t;
-  return s + ")";
+  return s + (has_domain() ? ", training-domain distances" : "") + ")";
 }
 
 // Symmetric 3x3 (row-major) -> LAMMPS virial order xx yy zz xy xz yz.

@@ -60,6 +60,10 @@ class Model {
   // with this many values per atom, so ghosts need to reach one cutoff only
   int exchange_width() const { return exchange_width_; }
   std::string describe() const;
+  // Smallest distance (A) of a pair of model types in the training data (ennp deploy
+  // --data); 0 where the model has no record of that pair
+  double domain_min(int a, int b) const { return domain_min_.empty() ? 0.0 : domain_min_[a * type_names_.size() + b]; }
+  bool has_domain() const { return !domain_min_.empty(); }
 
   // Evaluate on g. Throws ModelError for NaN/Inf outputs.
   void compute(const Graph &g, Result &out);
@@ -71,10 +75,12 @@ class Model {
   void load_aoti(const std::map<std::string, std::string> &meta, int device_index);
   void load_torchscript(int device_index);
   void read_common_metadata(const std::map<std::string, std::string> &meta);
+  void read_domain(const std::string &record);
 
   std::string path_, kind_, device_name_, dtype_;
   std::vector<std::string> type_names_;
   std::vector<double> cutoff_;
+  std::vector<double> domain_min_;    // type pair -> training minimum distance, empty: no record
   double r_max_ = 0.0;
   int num_layers_ = 0;
   int exchange_width_ = 0;

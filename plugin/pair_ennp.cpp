@@ -46,21 +46,30 @@ void PairENNP::allocate()
     for (int j = 0; j < n; j++) setflag[i][j] = 0;
 }
 
-// pair_style ennp MODEL [num_layers N] [min_dist D]
+// pair_style ennp MODEL [num_layers N] [min_dist D|auto] [domain_tol F]
 void PairENNP::settings(int narg, char **arg)
 {
   if (narg < 1) error->all(FLERR, "Illegal pair_style ennp command: expected pair_style ennp MODEL_FILE");
   int iarg = 1;
   int layers_override = 0;
+  min_dist_auto_ = false;
   while (iarg < narg) {
-    const bool known = strcmp(arg[iarg], "num_layers") == 0 || strcmp(arg[iarg], "min_dist") == 0;
+    const bool known = strcmp(arg[iarg], "num_layers") == 0 || strcmp(arg[iarg], "min_dist") == 0 ||
+        strcmp(arg[iarg], "domain_tol") == 0;
     if (!known)
-      error->all(FLERR, "pair_style ennp: unknown keyword '{}' (known: num_layers N, min_dist D)", arg[iarg]);
+      error->all(FLERR, "pair_style ennp: unknown keyword '{}' (known: num_layers N, min_dist D|auto, "
+                        "domain_tol F)", arg[iarg]);
     if (iarg + 1 >= narg)
       error->all(FLERR, "pair_style ennp: keyword {} is missing its value", arg[iarg]);
     if (strcmp(arg[iarg], "num_layers") == 0) {
       layers_override = utils::inumeric(FLERR, arg[iarg + 1], false, lmp);
       if (layers_override < 1) error->all(FLERR, "pair_style ennp: num_layers must be >= 1");
+    } else if (strcmp(arg[iarg], "domain_tol") == 0) {
+      domain_tol_ = utils::numeric(FLERR, arg[iarg + 1], false, lmp);
+      if (!(domain_tol_ >= 0.0 && domain_tol_ < 1.0))
+        error->all(FLERR, "pair_style ennp: domain_tol must be in [0, 1), got {}", arg[iarg + 1]);
+    } else if (strcmp(arg[iarg + 1], "auto") == 0) {
+      min_dist_auto_ = true;
     } else {
       min_dist_ = utils::numeric(FLERR, arg[iarg + 1], false, lmp);
       if (!std::isfinite(min_dist_) || min_dist_ < 0.0)
@@ -74,6 +83,10 @@ void PairENNP::settings(int narg, char **arg)
     error->all(FLERR, "pair_style ennp: {}", e.what());
   }
   num_layers_ = layers_override ? layers_override : model_->num_layers();
+  if (min_dist_auto_ && !model_->has_domain())
+    error->all(FLERR, "pair_style ennp: 'min_dist auto' needs a model that records its training "
+                      "domain; '{}' does not (deploy it with `ennp deploy ... --data TRAIN.extxyz`)",
+               arg[0]);
   if (comm->me == 0) utils::logmesg(lmp, "ennp: {}\n", model_->describe());
 }
 
@@ -117,6 +130,7 @@ void PairENNP::init_style()
   if (!atom->tag_enable) error->all(FLERR, "pair_style ennp requires atom IDs");
   if (force->newton_pair == 0) error->all(FLERR, "pair_style ennp requires newton pair on");
   if (!model_) error->all(FLERR, "pair_style ennp: no model loaded");
+  domain_warned_ = false;    // once per run
 
   if (comm->nprocs > 1 && !model_->local_energy())
     error->all(FLERR,
@@ -182,6 +196,7 @@ void PairENNP::compute(int eflag, int vflag)
                "pair_style ennp: two atoms are {:.4} A apart at step {}, closer than min_dist "
                "{} A: the structure has collapsed or overlapping atoms",
                graph_.min_dist, update->ntimestep, min_dist_);
+  if (model_->has_domain() && (min_dist_auto_ || !domain_warned_)) check_domain();
   try {
     exchange_.evaluate(*model_, graph_, result_);
   } catch (const std::exception &e) {
@@ -199,6 +214,68 @@ void PairENNP::compute(int eflag, int vflag)
     for (int i = 0; i < nlocal; i++) eatom[i] += result_.atomic_energy[i];
   if (vflag_global)
     for (int k = 0; k < 6; k++) virial[k] += result_.virial[k];
+}
+
+// The closest pair, relative to its training minimum, of the edges centred on
+// local atoms; outside the domain it stops the run ('min_dist auto') or is
+// named once per run, by rank 0 whichever rank found it.
+void PairENNP::check_domain()
+{
+  double worst = INFINITY;
+  int wi = -1, wj = -1;
+  double wr = 0.0;
+  const int64_t ne = graph_.nedges();
+  const double *cell = graph_.cell;
+  for (int64_t e = 0; e < ne; e++) {
+    const int i = (int) graph_.edges[e], j = (int) graph_.edges[ne + e];
+    if (i >= graph_.nlocal) continue;
+    const double dmin = model_->domain_min((int) graph_.types[i], (int) graph_.types[j]);
+    if (dmin <= 0.0) continue;
+    const double *s = &graph_.shifts[3 * e];
+    double r2 = 0.0;
+    for (int k = 0; k < 3; k++) {
+      const double d = graph_.pos[3 * j + k] + s[0] * cell[k] + s[1] * cell[3 + k] + s[2] * cell[6 + k] -
+          graph_.pos[3 * i + k];
+      r2 += d * d;
+    }
+    const double ratio = std::sqrt(r2) / dmin;
+    if (ratio < worst) {
+      worst = ratio;
+      wi = i;
+      wj = j;
+      wr = std::sqrt(r2);
+    }
+  }
+  const bool outside = worst < 1.0 - domain_tol_;
+  auto describe = [&]() {
+    const auto &names = model_->type_names();
+    const std::string a = names[graph_.types[wi]], b = names[graph_.types[wj]];
+    return fmt::format("atoms {} ({}) and {} ({}) are {:.4g} A apart at step {}, closer than {:.0f}% "
+                       "of the smallest {}-{} distance in the model's training data ({:.4g} A): the "
+                       "model is outside its training domain",
+                       (long) atom->tag[graph_.node_atom[wi]], a, (long) atom->tag[graph_.node_atom[wj]], b, wr,
+                       update->ntimestep, 100.0 * (1.0 - domain_tol_), a, b,
+                       model_->domain_min((int) graph_.types[wi], (int) graph_.types[wj]));
+  };
+  if (min_dist_auto_) {
+    if (outside) error->one(FLERR, "pair_style ennp: {} (min_dist auto)", describe());
+    return;
+  }
+  struct {
+    double ratio;
+    int rank;
+  } mine = {outside ? worst : INFINITY, comm->me}, first;
+  MPI_Allreduce(&mine, &first, 1, MPI_DOUBLE_INT, MPI_MINLOC, world);
+  if (!(first.ratio < 1.0 - domain_tol_)) return;
+  domain_warned_ = true;
+  std::string message = comm->me == first.rank ? describe() : std::string();
+  int length = (int) message.size();
+  MPI_Bcast(&length, 1, MPI_INT, first.rank, world);
+  message.resize(length);
+  MPI_Bcast(message.data(), length, MPI_CHAR, first.rank, world);
+  if (comm->me == 0)
+    error->warning(FLERR, "pair_style ennp: {} (warned once per run; 'min_dist auto' makes it an error)",
+                   message);
 }
 
 // LAMMPS communication of ghost features: handled by the shared exchange

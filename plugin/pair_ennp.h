@@ -33,6 +33,8 @@ class PairENNP : public Pair {
 
  protected:
   void allocate();
+  void check_domain();               // pairs closer than the training data brought them
+
 
   std::unique_ptr<ennp::Model> model_;
   ennp::GhostExchange exchange_;
@@ -45,6 +47,9 @@ class PairENNP : public Pair {
   int num_layers_ = 0;
   int graph_layers_ = 1;                 // hops of ghosts in the graph (1 with exchange)
   double min_dist_ = 0.1;                // atoms closer than this (A) are an error
+  bool min_dist_auto_ = false;           // 'min_dist auto': leaving the training domain is an error
+  double domain_tol_ = 0.1;              // closer than (1 - tol) x the training minimum: outside
+  bool domain_warned_ = false;           // the warning comes once per run
 };
 
 }    // namespace LAMMPS_NS

@@ -51,6 +51,23 @@ def mixed_crystal(repeat=(3, 3, 3), seed=1, a=4.2, rattle=0.15):
     return atoms
 
 
+def min_distances_by_hand(frames, species, cutoff):
+    """Per element pair over i != j of a supercell at least 2 cutoffs wide (minimum image)."""
+    found = {}
+    for atoms in frames:
+        reps = [int(np.ceil(2 * cutoff / np.linalg.norm(v))) + 1 if p else 1
+                for v, p in zip(atoms.cell, atoms.pbc)]
+        big = atoms.repeat(reps)
+        d = big.get_all_distances(mic=True)
+        sym = big.get_chemical_symbols()
+        for i in range(len(big)):
+            for j in range(i + 1, len(big)):
+                if d[i, j] < cutoff:
+                    a, b = sorted((sym[i], sym[j]), key=species.index)
+                    found[f"{a}-{b}"] = min(found.get(f"{a}-{b}", np.inf), d[i, j])
+    return found
+
+
 @pytest.fixture(scope="session")
 def slurm(tmp_path_factory):
     """A real one-node Slurm on loopback (tests/slurm_cluster.py), stopped afterwards."""

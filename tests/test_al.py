@@ -15,11 +15,13 @@ import numpy as np
 import pytest
 from ase.build import bulk
 
+from conftest import min_distances_by_hand
 from ennp.al import loop
 from ennp.al.config import load_al_config
 from ennp.al.selection import adaptive_trust_lo
 from ennp.al.state import State, exclusive
 from ennp.al.training import member_config
+from ennp.bundle import member_metadata
 from ennp.cli import main as cli
 from ennp.config import ConfigError
 from ennp.label.backends import label_file
@@ -323,23 +325,6 @@ def test_embedded_labeller_is_sevennet_and_survives_float64_default(tmp_path):
     assert got.info["ennp_labeller"] == "sevennet:7net-0 (stand-in for DFT)"
 
 
-def _min_distances_by_hand(frames, species, cutoff):
-    """Per element pair over i != j of a supercell at least 2 cutoffs wide (minimum image)."""
-    found = {}
-    for atoms in frames:
-        reps = [int(np.ceil(2 * cutoff / np.linalg.norm(v))) + 1 if p else 1
-                for v, p in zip(atoms.cell, atoms.pbc)]
-        big = atoms.repeat(reps)
-        d = big.get_all_distances(mic=True)
-        sym = big.get_chemical_symbols()
-        for i in range(len(big)):
-            for j in range(i + 1, len(big)):
-                if d[i, j] < cutoff:
-                    a, b = sorted((sym[i], sym[j]), key=species.index)
-                    found[f"{a}-{b}"] = min(found.get(f"{a}-{b}", np.inf), d[i, j])
-    return found
-
-
 def test_export_writes_a_bundle_that_says_what_the_run_knows(al_run, tmp_path, capsys):
     import yaml
 
@@ -358,10 +343,14 @@ def test_export_writes_a_bundle_that_says_what_the_run_knows(al_run, tmp_path, c
     frames = loop.training_frames(work, 1)
     domain = bundle["training_domain"]
     assert domain["frames"] == len(frames) == state.done(1, "train")["frames"]
-    by_hand = _min_distances_by_hand(frames, ["Au", "Ti", "O"], bundle["r_max"])
+    by_hand = min_distances_by_hand(frames, ["Au", "Ti", "O"], bundle["r_max"])
     assert set(domain["min_distance_A"]) == set(by_hand)
     for pair, d in by_hand.items():
         assert domain["min_distance_A"][pair] == pytest.approx(d, abs=1e-9)
+    # the members record the same domain (the loop deploys with their training data)
+    record = member_metadata(tmp_path / "b" / bundle["members"][0])["ennp_min_distance"]
+    assert {k: float(v) for k, v in (item.split(":") for item in record.split())} == \
+        pytest.approx(domain["min_distance_A"], rel=1e-5)
     capsys.readouterr()
     assert cli(["bundle", "check", str(tmp_path / "b")]) == 0
     assert "bundle OK" in capsys.readouterr().out

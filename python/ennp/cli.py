@@ -16,7 +16,7 @@ from . import __version__
 def _deploy(args) -> int:
     from .deploy.export import deploy
 
-    out = deploy(args.model, args.out, device=args.device, reuse=not args.compile,
+    out = deploy(args.model, args.out, device=args.device, reuse=not args.compile, training_data=args.data,
                  progress=lambda message: print(message, file=sys.stderr, flush=True))
     print(f"deployed {args.model} -> {out} ({args.device})")
     return 0
@@ -235,6 +235,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--compile", action="store_true",
                    help="compile even where a compiled package of the same architecture is cached "
                         "(by default its weights are swapped for this model's, CPU only)")
+    p.add_argument("--data", default=None,
+                   help="the training data (extxyz or any file ASE reads): its smallest distance of each "
+                        "element pair goes into the model, and pair_style ennp warns when atoms come closer")
     p.set_defaults(func=_deploy)
 
     p = sub.add_parser("demo", help="the demo: active learning on small Au/TiO2 (embedded labeller); "

@@ -85,7 +85,8 @@ def train_members(workdir: Path, gen_path: Path, frames: list, size: int, seed: 
         ckpt = train(member_config(template, member_data, seed + k, start), member)
         t1 = time.monotonic()
         progress(f"{gen_path.name}: deploying member {k + 1}/{size} ({t1 - t0:.0f} s training)")
-        deploy(ckpt, model, progress=lambda m: progress(f"{gen_path.name}: member {k + 1}: {m}"))
+        deploy(ckpt, model, training_data=member_data,
+               progress=lambda m: progress(f"{gen_path.name}: member {k + 1}: {m}"))
         # after the model: a member killed in between has no record of its times
         write_json(member / SECONDS_NAME, {"train": t1 - t0, "deploy": time.monotonic() - t1})
     return models

@@ -34,6 +34,34 @@ def _check_paths(model_path: Path, out: Path) -> None:
         raise FileNotFoundError(f"no such checkpoint or package: {model_path}")
 
 
+# metadata that differs between members of one architecture: not part of a template's key,
+# written into each swapped package
+PER_MEMBER_METADATA = ("ennp_source", "ennp_min_distance", "ennp_domain_frames")
+
+
+def domain_metadata(data: str | os.PathLike, type_names: list[str], r_max: float) -> dict[str, str]:
+    """``ennp_min_distance`` ("El1-El2:d ...", A) and ``ennp_domain_frames`` of a training data
+    file (any format ASE reads): pair_style ennp warns where atoms come closer than that."""
+    import ase.io
+
+    from ..train.domain import min_pair_distances
+
+    data = Path(data)
+    if not data.is_file():
+        raise ValueError(f"--data {data}: no such file")
+    try:
+        frames = ase.io.read(data, index=":")
+    except Exception as exc:    # ASE raises many kinds for a file it cannot read
+        raise ValueError(f"--data {data}: not a structure file ASE reads ({type(exc).__name__}: {exc})") from exc
+    unknown = sorted({s for a in frames for s in a.get_chemical_symbols()} - set(type_names))
+    if not frames or unknown:
+        raise ValueError(f"--data {data}: " + (f"elements {unknown} are not in the model ({type_names})"
+                                                if unknown else "no frames"))
+    pairs = min_pair_distances(frames, list(type_names), r_max)
+    return {"ennp_min_distance": " ".join(f"{k}:{v:.6g}" for k, v in pairs.items()),
+            "ennp_domain_frames": str(len(frames))}
+
+
 def architecture_key(model, metadata: dict, device: str) -> str:
     """Hash of the module tree, tensor shapes and metadata: not of the weights.
 
@@ -49,7 +77,7 @@ def architecture_key(model, metadata: dict, device: str) -> str:
 
     shapes = [(name, list(t.shape), str(t.dtype)) for name, t in module_tensors(model).items()]
     tree = [(name, type(m).__module__, type(m).__qualname__) for name, m in model.named_modules()]
-    fixed = {k: v for k, v in metadata.items() if k != "ennp_source"}
+    fixed = {k: v for k, v in metadata.items() if k not in PER_MEMBER_METADATA}
     return content_key("deploy-template", ENNP_FORMAT, torch.__version__, nequip.__version__,
                        device, str(pick_vec_isa()), fixed, tree, shapes)
 
@@ -67,11 +95,12 @@ def _same_as_eager(package: Path, model, data: dict, inputs: list, outputs: list
 
 
 def deploy(model_path: str | os.PathLike, out: str | os.PathLike, device: str = "cpu",
-           reuse: bool = True, progress=None) -> Path:
+           reuse: bool = True, progress=None, training_data: str | os.PathLike | None = None) -> Path:
     """Compile ``model_path`` (``.ckpt`` or ``.nequip.zip``) to ``out`` for ``device``.
 
     With ``reuse`` (CPU only), a model whose architecture was compiled before
     gets the cached template with its own weights instead of a compile.
+    ``training_data``: the training data file, whose per-pair minimum distances go into the metadata.
     """
     model_path, out = Path(model_path), Path(out)
     _check_paths(model_path, out)
@@ -127,6 +156,8 @@ def deploy(model_path: str | os.PathLike, out: str | os.PathLike, device: str = 
         metadata["ennp_exchange_width"] = str(width)
         metadata["ennp_device"] = device
         metadata["ennp_source"] = model_path.name
+        if training_data is not None:
+            metadata.update(domain_metadata(training_data, metadata["type_names"].split(), float(metadata["r_max"])))
 
         # one frame, no batch; trace with some nodes marked ghost so that the
         # masked sum is exercised by nequip's own post-export check
@@ -151,7 +182,7 @@ def deploy(model_path: str | os.PathLike, out: str | os.PathLike, device: str = 
                 with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
                     part = swap_weights(package, names, fixed, module_tensors(model),
                                         Path(tmp) / out.name,
-                                        {"ennp_source": metadata["ennp_source"]})
+                                        {k: metadata.get(k) for k in PER_MEMBER_METADATA})
                     _same_as_eager(part, model, data, inputs, outputs)
                     os.replace(part, out)
                 progress(f"{model_path.name}: weights written into the compiled template {key}")

@@ -155,19 +155,19 @@ def match_slots(package: Path, tensors: dict[str, torch.Tensor]) -> list[list[st
 
 
 def swap_weights(template: Path, names: list[list[str]], fixed: dict[str, torch.Tensor],
-                 tensors: dict[str, torch.Tensor], out: Path, metadata: dict[str, str]) -> Path:
-    """Write ``template`` to ``out`` with ``tensors`` in its constants and ``metadata`` updated.
+                 tensors: dict[str, torch.Tensor], out: Path, metadata: dict[str, str | None]) -> Path:
+    """Write ``template`` to ``out`` with ``tensors`` in its constants and ``metadata`` updated
+    (a key whose value is None is removed).
 
     ``fixed`` are the template model's tensors in no slot (compiled into the code).
     """
     for name, value in fixed.items():
         if name not in tensors or tensor_bytes(tensors[name]) != tensor_bytes(value):
             raise WeightSwapError(f"{name} is compiled into the template's code and differs")
-    cpp, so_name, meta_name = _package_parts(template)
+    cpp, so_name, _ = _package_parts(template)
     with zipfile.ZipFile(template) as z:
         slots = constant_slots(z.read(cpp).decode())
         so = bytearray(z.read(so_name))
-        meta = json.loads(z.read(meta_name))
         entries = [(info, z.read(info.filename)) for info in z.infolist()]
     if len(slots) != len(names):
         raise WeightSwapError(f"{template}: {len(slots)} constants, {len(names)} matched")
@@ -183,14 +183,14 @@ def swap_weights(template: Path, names: list[list[str]], fixed: dict[str, torch.
         if len(data) > slot.data_size or tuple(tensors[candidates[0]].shape) != slot.shape:
             raise WeightSwapError(f"tensor {candidates[0]} has another shape or dtype")
         so[start + offset: start + offset + len(data)] = data
-    meta.update(metadata)
     part = out.with_name(f".{out.name}.part-{os.getpid()}")
     with zipfile.ZipFile(part, "w") as z:
         for info, data in entries:
             if info.filename == so_name:
                 data = bytes(so)
-            elif info.filename == meta_name:
-                data = json.dumps(meta).encode()
+            elif info.filename.endswith("_metadata.json"):    # wrapper and kernel metadata: loaders read either
+                merged = {**json.loads(data), **metadata}
+                data = json.dumps({k: v for k, v in merged.items() if v is not None}).encode()
             z.writestr(info, data)
     os.replace(part, out)
     return out
