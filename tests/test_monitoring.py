@@ -200,3 +200,25 @@ def test_bad_monitoring_configs(root, changes, message):
     config = write_config(root / "md.yaml", MD, changes)
     with pytest.raises(ConfigError, match=message):
         load_md_config(config)
+
+
+@pytest.mark.parametrize("chain, bundle, species", [("heat", "au_tio2", ["Au", "Ti", "O"]),
+                                                    ("vibrations", "mos2", ["Mo", "S", "C"])])
+def test_the_production_examples_take_a_bundle(mix_model, mix_model_b, tmp_path, chain, bundle, species):
+    """example_ennp.yaml, placed as in the checkout (python/ennp/CHAIN/), finds the bundle that
+    `ennp al export` wrote to runs/bundles/ and monitors every 100 steps at 300 K."""
+    import shutil
+
+    import ennp
+    from ennp.heat.config import load_heat_config
+    from ennp.vibrations.config import load_vib_config
+
+    folder = tmp_path / "python" / "ennp" / chain
+    folder.mkdir(parents=True)
+    shutil.copyfile(Path(ennp.__file__).parent / chain / "example_ennp.yaml", folder / "example_ennp.yaml")
+    make_bundle(tmp_path / "runs" / "bundles" / bundle, [mix_model["deployed"], mix_model_b["deployed"]],
+                species=species, trust={"lo": 0.04, "hi": 0.12})
+    config = (load_heat_config if chain == "heat" else load_vib_config)(folder / "example_ennp.yaml")
+    assert config.pair.bundle == str((tmp_path / "runs" / "bundles" / bundle).resolve())
+    assert (config.monitor.every, config.monitor.trust_lo, config.monitor.trust_hi) == (100, 0.04, 0.12)
+    assert (config.nemd.T0 if chain == "heat" else config.md.T) == 300

@@ -107,7 +107,7 @@ def resolve_pair(config_path: str | Path, pair: PairSpec, species=None,
 
     if pair.model:
         raise ConfigError(f"{where}: give 'model' or 'bundle', not both")
-    folder = Path(config_path).resolve().parent / pair.bundle
+    folder = (Path(config_path).resolve().parent / pair.bundle).resolve()
     if not folder.is_dir():
         raise ConfigError(f"{where}.bundle: no such folder {folder}")
     bundle, members = load_bundle(folder)

@@ -2,8 +2,9 @@
 
 Everything goes into one work folder; each step keeps what an earlier,
 interrupted run finished (the structure, every seed with a ``done`` marker),
-so the same command resumes. Outputs: structure.data(.json), pair.in,
-{steady,transient}.json/.png, vdos.json/.png, beam.json/.png, heat.json.
+so the same command resumes. Outputs: structure.data(.json), pair.in, monitor.in,
+{steady,transient}.json/.png, vdos.json/.png, beam.json/.png, heat.json; with a model
+bundle each seed's model_devi.out and devi.dump, and uncertainty.png.
 """
 
 from __future__ import annotations

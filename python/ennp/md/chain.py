@@ -3,8 +3,9 @@
 The structure comes from a builder (written once, with its fixed layer) or from a
 data file; the run is :func:`ennp.lammps.production.run_production` in W/run.
 Running the same command again, by hand or by a requeued Slurm job, resumes from
-the newest checkpoint. Outputs: structure.data (builder), pair.in, run/ (logs,
-segment dumps, restart files, trajectory.dump joined), md.json (summary).
+the newest checkpoint. Outputs: structure.data (builder), pair.in, monitor.in, run/ (logs,
+segment dumps, restart files, trajectory.dump joined; with a bundle model_devi.out and devi.dump),
+md.json (summary, with its uncertainty block), uncertainty.png (with a bundle).
 """
 
 from __future__ import annotations

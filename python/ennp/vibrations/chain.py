@@ -3,8 +3,9 @@
 Everything goes into one work folder; each step leaves a marker written last
 (structure.json, md/done, vib.json, tem/tem.json), so the same command resumes
 after an interruption and a step cut short is redone. Outputs: structure.data,
-pair.in, md/trajectory.dump + log, vib.json/.png, tem/ (images, tem.json/.png),
-vibrations.json (summary).
+pair.in, monitor.in, md/trajectory.dump + log, vib.json/.png, tem/ (images,
+tem.json/.png), vibrations.json (summary); with a model bundle md/model_devi.out,
+md/devi.dump and uncertainty.png.
 """
 
 from __future__ import annotations
