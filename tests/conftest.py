@@ -1,5 +1,7 @@
 """Shared fixtures: small deployed models (cached by content outside the checkout)."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from ase.build import bulk
@@ -11,35 +13,58 @@ from ennp.train.tiny_model import tiny_model
 ELEMENTS = ["Au", "Ti", "O"]
 
 
+def _mix(changes: dict, epochs: int, name: str):
+    settings = {"r_max": 4.0, "num_layers": 2, "l_max": 1, "num_features": 8, "model_dtype": "float64", **changes}
+    return lambda: tiny_model(rattled_mixture(num_frames=16), ModelSettings(type_names=tuple(ELEMENTS), **settings),
+                              max_epochs=epochs, name=name)
+
+
+def _demo():
+    from ennp.demo import demo_model
+
+    return demo_model()
+
+
+# the session's deployed models, by fixture name (cached by content outside the checkout)
+MODELS = {
+    "mix_model": _mix({}, 2, "mix64"),    # float64 Au/Ti/O, 2 layers: tight tolerances possible
+    "mix_model3": _mix({"num_layers": 3}, 1, "mix64_L3"),    # 3 layers: two ghost exchanges per evaluation
+    "mix_model_b": _mix({"r_max": 4.5, "seed": 2}, 1, "mix64_b"),    # another member: other seed, larger r_max
+    "demo_model": _demo,
+}
+
+
+def pytest_collection_finish(session):
+    """Build the models the collected tests use, two at a time, in the background: each build
+    (training, then a single-threaded compile) would otherwise leave a core idle. A fixture
+    that wants one still being built waits for it (the cache's lock)."""
+    import subprocess
+    import sys
+
+    wanted = sorted({f for item in session.items for f in getattr(item, "fixturenames", ()) if f in MODELS})
+    if len(wanted) > 1:
+        subprocess.Popen([sys.executable, str(Path(__file__).with_name("prebuild_models.py")), *wanted],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 @pytest.fixture(scope="session")
 def mix_model():
-    """float64 Au/Ti/O model, 2 message-passing layers: tight tolerances possible."""
-    settings = ModelSettings(type_names=tuple(ELEMENTS), r_max=4.0, num_layers=2, l_max=1,
-                             num_features=8, model_dtype="float64")
-    return tiny_model(rattled_mixture(num_frames=16), settings, max_epochs=2, name="mix64")
+    return MODELS["mix_model"]()
 
 
 @pytest.fixture(scope="session")
 def mix_model3():
-    """As mix_model with 3 layers: two ghost exchanges per evaluation."""
-    settings = ModelSettings(type_names=tuple(ELEMENTS), r_max=4.0, num_layers=3, l_max=1,
-                             num_features=8, model_dtype="float64")
-    return tiny_model(rattled_mixture(num_frames=16), settings, max_epochs=1, name="mix64_L3")
+    return MODELS["mix_model3"]()
 
 
 @pytest.fixture(scope="session")
 def mix_model_b():
-    """Another member: other seed and a larger r_max (4.5 A), 2 layers."""
-    settings = ModelSettings(type_names=tuple(ELEMENTS), r_max=4.5, num_layers=2, l_max=1,
-                             num_features=8, model_dtype="float64", seed=2)
-    return tiny_model(rattled_mixture(num_frames=16), settings, max_epochs=1, name="mix64_b")
+    return MODELS["mix_model_b"]()
 
 
 @pytest.fixture(scope="session")
 def demo_model():
-    from ennp.demo import demo_model
-
-    return demo_model()
+    return MODELS["demo_model"]()
 
 
 def mixed_crystal(repeat=(3, 3, 3), seed=1, a=4.2, rattle=0.15):

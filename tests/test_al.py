@@ -88,12 +88,23 @@ def al_run(tmp_path_factory):
     assert model0.exists() and State(work).done(0, "train") is None
     model0_before = _stamp(model0)
 
-    # 3. resumed to the end
+    # 3. killed while exploring with generation 0 (a run's model_devi.out half written)
+    def exploring():
+        for devi in work.glob("gen_000/explore/*/model_devi.out"):
+            if not (devi.parent / "result.json").exists() and len(devi.read_text().splitlines()) >= 6:
+                return True
+        return False
+
+    _run_until(work, exploring, log)
+    killed_explore = [d.parent.name for d in work.glob("gen_000/explore/*/model_devi.out")
+                      if not (d.parent / "result.json").exists()]
+
+    # 4. resumed to the end
     with open(log, "a") as fh:
         proc = subprocess.run([ENNP, "al", "run", str(work)], stdout=fh, stderr=subprocess.STDOUT, timeout=1500)
     assert proc.returncode == 0, log.read_text()[-3000:]
     return {"work": work, "log": log, "labelled_before": labelled_before, "parts": parts,
-            "model0": model0, "model0_before": model0_before}
+            "model0": model0, "model0_before": model0_before, "killed_explore": killed_explore}
 
 
 def test_killed_run_resumes_without_losing_or_repeating_work(al_run):
@@ -108,6 +119,11 @@ def test_killed_run_resumes_without_losing_or_repeating_work(al_run):
     state = State(work)
     assert len(data) == 12 + state.done(0, "label")["labelled"]
     assert state.data["finished"]["reason"].startswith("generation limit")
+    # the exploration killed half-way was run again: its model_devi file holds each step once
+    assert al_run["killed_explore"]
+    for devi in work.glob("gen_*/explore/*/model_devi.out"):
+        steps = [int(line.split()[0]) for line in devi.read_text().splitlines() if not line.startswith("#")]
+        assert steps == sorted(set(steps)) and steps[0] == 0, devi
 
 
 def test_two_generations_grow_data_by_selection_and_reduce_test_error(al_run):

@@ -56,7 +56,24 @@ def test_cache_builds_once_and_never_keeps_half_entries(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         cached_dir("t", "other", crash)
     assert not (tmp_path / "t" / "other").exists()
-    assert [p.name for p in (tmp_path / "t").iterdir()] == [key]
+    assert [p.name for p in (tmp_path / "t").iterdir() if p.suffix != ".lock"] == [key]
+
+
+def test_processes_wanting_one_missing_entry_build_it_once(tmp_path):
+    """Three processes at once: one builds (1 s), the others wait for it and use it."""
+    import subprocess
+    import sys
+
+    code = ("import sys, time; from pathlib import Path; from ennp.cache import cached_dir\n"
+            "def build(d):\n"
+            "    with open(sys.argv[1], 'a') as f: f.write('built\\n')\n"
+            "    time.sleep(1); (d / 'x').write_text('1')\n"
+            "print((cached_dir('t', 'k', build) / 'x').read_text())\n")
+    env = {**__import__("os").environ, "ENNP_CACHE_DIR": str(tmp_path / "cache")}
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "builds")], env=env,
+                              stdout=subprocess.PIPE, text=True) for _ in range(3)]
+    assert [p.communicate()[0].strip() for p in procs] == ["1", "1", "1"]
+    assert (tmp_path / "builds").read_text() == "built\n"
 
 
 def test_model_settings_validation():

@@ -3,11 +3,13 @@
 Lives outside any checkout ($ENNP_CACHE_DIR, default ~/.cache/ennp). An entry
 is a directory named by the hash of everything that determines it; it is
 built in a temporary directory and renamed into place, so a run killed
-half-way never leaves a broken entry behind.
+half-way never leaves a broken entry behind. Processes that want the same
+missing entry build it once: the others wait for it (a lock file beside it).
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -38,14 +40,19 @@ def cached_dir(kind: str, key: str, build: Callable[[Path], None]) -> Path:
     final = cache_root() / kind / key
     if (final / ".complete").is_file():
         return final
-    tmp = final.with_name(f"{key}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
-        build(tmp)
-        (tmp / ".complete").write_text("ok\n")
-        shutil.rmtree(final, ignore_errors=True)
-        os.replace(tmp, final)
-    finally:
+    final.parent.mkdir(parents=True, exist_ok=True)
+    with open(final.with_name(f"{key}.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)    # released when the file closes, also if this process dies
+        if (final / ".complete").is_file():    # built by another process meanwhile
+            return final
+        tmp = final.with_name(f"{key}.tmp-{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        try:
+            build(tmp)
+            (tmp / ".complete").write_text("ok\n")
+            shutil.rmtree(final, ignore_errors=True)
+            os.replace(tmp, final)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
     return final

@@ -111,7 +111,8 @@ def run_chain(config_path: str | Path, workdir: str | Path, until: str | None = 
         result = analyse(method, runs, s.seeds, regions, s.heat_capacity, folders[0] / "profile.dat")
         result["uncertainty"] = uncertainty(folders, config.monitor, members)
         result["inputs"] = {"structure": config.structure.builder, "builder_args": config.structure.args,
-                            "pair": config.pair.style, "model": config.pair.model, "T0_K": s.T0,
+                            "pair": config.pair.style, "model": config.pair.model, "bundle": config.pair.bundle,
+                            "T0_K": s.T0,
                             "T_hot_K": s.T_hot, "dt_ps": s.dt, "damp_ps": s.damp, "seeds": s.seeds,
                             "contact_area_A2": regions["contact_area_A2"],
                             "particle_atoms": regions["n_particle"],

@@ -77,7 +77,8 @@ def run_chain(config_path: str | Path, workdir: str | Path, progress=print, unti
     if not (workdir / "vib.json").exists():
         result = analyse(read_trajectory(dump), a.flake, a.rigid, a.blocks, a.bin, a.lattice_constant)
         result["inputs"] = {"structure": config.structure.builder, "builder_args": config.structure.args,
-                            "pair": config.pair.style, "model": config.pair.model, "md": vars(m)}
+                            "pair": config.pair.style, "model": config.pair.model, "bundle": config.pair.bundle,
+                            "md": vars(m)}
         result["uncertainty"] = trust
         write_results(result, workdir / "vib.json", workdir / "vib.png")
     vib = json.loads((workdir / "vib.json").read_text())
