@@ -1,5 +1,7 @@
 #include "ennp_model.h"
 
+#include "ennp_device.h"
+
 #include <torch/csrc/inductor/aoti_package/model_package_loader.h>
 #include <torch/cuda.h>
 #include <torch/script.h>
@@ -201,7 +203,7 @@ void Model::load_aoti(const std::map<std::string, std::string> &meta, int device
                        "(torch CUDA build and a visible GPU are needed): deploy it with "
                        "`ennp deploy --device cpu` to run on CPUs");
     cuda_ = true;
-    device_index_ = device_index % (int) torch::cuda::device_count();
+    device_index_ = gpu_for_rank(device_index, (int) torch::cuda::device_count());
   } else if (device_name_ == "cpu") {
     check_cpu_isa(path_, get(meta, "AOTI_CPU_ISA"));
   } else {
@@ -224,7 +226,7 @@ void Model::load_torchscript(int device_index)
                                      {"model_dtype", ""}, {"per_edge_type_cutoff", ""}};
   if (torch::cuda::is_available()) {
     cuda_ = true;
-    device_index_ = device_index % (int) torch::cuda::device_count();
+    device_index_ = gpu_for_rank(device_index, (int) torch::cuda::device_count());
   }
   torch::Device device = cuda_ ? torch::Device(torch::kCUDA, device_index_) : torch::Device(torch::kCPU);
   script_ = std::make_unique<torch::jit::Module>(torch::jit::load(path_, device, extra));
@@ -252,7 +254,8 @@ int Model::type_index(const std::string &name) const
 
 std::string Model::describe() const
 {
-  std::string s = kind_ + " model '" + path_ + "' (" + device_name_ + ", " +
+  const std::string device = cuda_ ? device_name_ + ":" + std::to_string(device_index_) : device_name_;
+  std::string s = kind_ + " model '" + path_ + "' (" + device + ", " +
                   (dtype_.empty() ? "dtype ?" : dtype_) + ", r_max " + std::to_string(r_max_) +
                   ", " + std::to_string(num_layers_) + " layers, " +
                   (exchange_width_ ? "ghost feature exchange" : "ghost replication") + ", types";
