@@ -142,14 +142,17 @@ def test_halt_names_step_deviation_and_atoms_and_the_run_resumes(root):
     assert json.loads((work / "md.json").read_text())["uncertainty"]["verdict"] == "untrusted"
 
 
+HEAT = {
+    "species": ["Ti", "O", "Au"], "structure": INTERFACE, "pair": {"style": "ennp", "bundle": "bundle"},
+    "monitor": {"every": 20, "trust_lo": 0.04},
+    "nemd": {"methods": ["steady"], "T0": 100, "T_hot": 175, "seeds": [1], "parallel": 1, "min_steps": 0,
+             "steady": {"steps_eq": 0, "steps": 200}},
+    "beam": {"conductance_from": "steady"}}
+
+
 def test_heat_chain_with_a_bundle(root):
     """The NEMD runs are monitored over their measured part; steady.json gets the block."""
-    config = write_config(root / "heat.yaml", {
-        "species": ["Ti", "O", "Au"], "structure": INTERFACE, "pair": {"style": "ennp", "bundle": "bundle"},
-        "monitor": {"every": 20, "trust_lo": 0.04},
-        "nemd": {"methods": ["steady"], "T0": 100, "T_hot": 175, "seeds": [1], "parallel": 1, "min_steps": 0,
-                 "steady": {"steps_eq": 0, "steps": 200}},
-        "beam": {"conductance_from": "steady"}})
+    config = write_config(root / "heat.yaml", HEAT)
     work = root / "heat"
     proc = ennp("heat", "run", config, "--out", work, "--until", "nemd")
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -158,6 +161,15 @@ def test_heat_chain_with_a_bundle(root):
     assert model_devi(files[0])[0].tolist() == list(range(0, 201, 20))
     check_block(block, files, 0.04, 0.15, 20)
     assert f"uncertainty: {block['verdict']}" in proc.stdout and (work / "uncertainty.png").is_file()
+
+
+def test_heat_chain_halts_with_the_message(root):
+    config = write_config(root / "heat_halt.yaml", HEAT, {"monitor.trust_lo": 0.001, "monitor.trust_hi": 0.002,
+                                                          "monitor.halt": True})
+    proc = ennp("heat", "run", config, "--out", root / "heat_halt", "--until", "nemd")
+    assert proc.returncode != 0 and not (root / "heat_halt" / "steady.json").exists()
+    assert re.search(r"compute ennp/ensemble halt: max_devi_f [0-9.e-]+ eV/A exceeds 0.002 eV/A at step 0; "
+                     r"largest eps_i \(eV/A\) at atom ids \d+", proc.stderr), proc.stderr[-2000:]
 
 
 def test_vibrations_chain_with_a_bundle(root):
