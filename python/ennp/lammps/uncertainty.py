@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..al.selection import ACCURATE, CANDIDATE, FAILED, classify
 from .monitor import DEVI_FILE
 from .outputs import read_dump_frame, read_model_devi
 
@@ -19,20 +20,19 @@ DEVI_DUMP = "devi.dump"    # per-atom deviations at the monitored steps, in the 
 WORST_ATOMS = 10
 
 
-def verdict(max_devi_f, trust_lo: float, trust_hi: float) -> str:
-    """trusted: no frame reaches trust_lo; candidate: some do, none reaches trust_hi; untrusted."""
-    d = np.asarray(max_devi_f, dtype=float)
-    return "untrusted" if (d >= trust_hi).any() else "candidate" if (d >= trust_lo).any() else "trusted"
-
-
 def summary(max_devi_f, trust_lo: float, trust_hi: float) -> dict:
-    """Fractions of frames at or above each level, the largest and 95th-percentile max_devi_f."""
+    """Fractions of frames at or above each level, the largest and 95th-percentile max_devi_f, and
+    the verdict: trusted (no frame reaches trust_lo), candidate (some do, none reaches trust_hi)
+    or untrusted. Frames are classed by the AL selection's own rule, which refuses NaN/Inf."""
     d = np.asarray(max_devi_f, dtype=float)
     if d.size == 0:
         raise ValueError("no monitored frames")
-    return {"frames": int(d.size), "fraction_above_lo": float((d >= trust_lo).mean()),
-            "fraction_above_hi": float((d >= trust_hi).mean()), "max_devi_f_max": float(d.max()),
-            "max_devi_f_p95": float(np.percentile(d, 95)), "verdict": verdict(d, trust_lo, trust_hi)}
+    classes = classify(d, trust_lo, trust_hi)
+    verdict = "untrusted" if (classes == FAILED).any() else "candidate" if (classes == CANDIDATE).any() \
+        else "trusted"
+    return {"frames": int(d.size), "fraction_above_lo": float((classes != ACCURATE).mean()),
+            "fraction_above_hi": float((classes == FAILED).mean()), "max_devi_f_max": float(d.max()),
+            "max_devi_f_p95": float(np.percentile(d, 95)), "verdict": verdict}
 
 
 def worst_atoms(frame: dict, n: int = WORST_ATOMS) -> list[int]:
