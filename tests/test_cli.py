@@ -26,7 +26,7 @@ def verbs(p: argparse.ArgumentParser | None = None, prefix: tuple = ()) -> list[
 def test_the_grammar_has_the_documented_verbs():
     assert set(verbs()) == {
         ("deploy",), ("demo",), ("label",), ("al", "init"), ("al", "run"), ("al", "status"), ("al", "report"),
-        ("al", "export"), ("bundle", "check"), ("heat", "run"), ("heat", "eels"), ("heat", "beam"),
+        ("al", "export"), ("al", "harvest"), ("bundle", "check"), ("heat", "run"), ("heat", "eels"), ("heat", "beam"),
         ("vibrations", "run"), ("vibrations", "analyze"), ("vibrations", "tem"), ("md", "run"),
         ("submit", "run"), ("submit", "status"), ("submit", "resubmit")}
 
@@ -79,6 +79,7 @@ def bad_inputs(tmp: Path) -> dict[tuple, tuple[list, str]]:
         ("al", "status"): ([nowhere], "is not an active-learning run"),
         ("al", "report"): ([nowhere], "is not an active-learning run"),
         ("al", "export"): ([nowhere, str(tmp / "bundle")], "is not an active-learning run"),
+        ("al", "harvest"): ([nowhere, "--into", nowhere], "is not an active-learning run"),
         ("bundle", "check"): ([nowhere], "nowhere: not a model bundle (no bundle.yaml)"),
         ("heat", "run"): ([str(bad_heat), "--out", nowhere], "heat.yaml: nemd: dt, damp must be positive"),
         ("heat", "eels"): ([str(tmp / "none.msa"), "--out", str(tmp / "e.json")], "no such spectrum file"),

@@ -70,6 +70,13 @@ def _al(args) -> int:
 
         out = export_bundle(args.workdir, args.out, args.generation)
         print(f"wrote the bundle {out} (check it with: ennp bundle check {out})")
+    elif args.subverb == "harvest":
+        from .al.harvest import harvest
+
+        names = {"max": "max_pieces", "max_atoms": "max_atoms", "core": "core", "buffer": "buffer",
+                 "column": "column", "allow_close": "allow_close"}
+        overrides = {field: getattr(args, arg) for arg, field in names.items() if getattr(args, arg) is not None}
+        harvest(args.source, args.into, overrides=overrides, trust_lo=args.trust_lo, elements=args.elements)
     elif args.subverb == "report":
         paths = write_report(args.workdir, args.out)
         print(f"wrote {paths['png']} and {paths['json']}")
@@ -213,6 +220,7 @@ def _stage(sub, name: str, help: str):
 
 
 def parser() -> argparse.ArgumentParser:
+    from .al.config import Harvest
     from .config import default
     from .demo import run_demo
     from .heat.config import BeamSpec
@@ -276,6 +284,24 @@ def parser() -> argparse.ArgumentParser:
     q.add_argument("workdir")
     q.add_argument("out", help="the bundle folder")
     q.add_argument("--generation", type=int, default=None, help="default: the last trained one")
+    q = al.add_parser("harvest", help="pieces around the doubtful atoms of a large monitored run, labelled "
+                      "and added to the next generation", **fmt)
+    q.add_argument("source", help="a monitored run folder (ennp md/heat/vibrations with a bundle) or a LAMMPS dump "
+                   "with a per-atom deviation column")
+    q.add_argument("--into", required=True, metavar="WORK", help="the active-learning run that gets the pieces")
+    q.add_argument("--max", type=int, default=None, help=f"pieces (default: harvest.max_pieces, {d(Harvest, 'max_pieces')})")
+    q.add_argument("--max-atoms", type=int, default=None,
+                   help=f"atoms per piece; the buffer shrinks first (default: harvest.max_atoms, {d(Harvest, 'max_atoms')})")
+    q.add_argument("--core", type=float, default=None, help="core radius in A (default: the models' r_max)")
+    q.add_argument("--buffer", type=float, default=None,
+                   help="buffer width in A (default: r_max x num_layers, the receptive field)")
+    q.add_argument("--trust-lo", type=float, default=None,
+                   help="eps_i level of a centre in eV/A (default: the run's monitoring level, else the AL run's trust.lo)")
+    q.add_argument("--column", default=None, help=f"the dump's deviation column (default {d(Harvest, 'column')})")
+    q.add_argument("--elements", nargs="+", default=None,
+                   help="elements of LAMMPS types 1, 2, ... for a dump without an element column")
+    q.add_argument("--allow-close", action="store_true", default=None,
+                   help="allow centres closer than the core radius in one frame")
     for q in al.choices.values():
         q.set_defaults(func=_al)
 

@@ -133,6 +133,32 @@ class Backend:
 
 
 @dataclass(frozen=True)
+class Harvest:
+    """Pieces carved around doubtful atoms of large monitored runs (ennp al harvest)."""
+
+    max_pieces: int = 20            # pieces per harvest (--max)
+    max_atoms: int = 200            # atoms per piece; the buffer shrinks first (--max-atoms)
+    core: float | None = None       # A, core radius; None: the models' r_max (--core)
+    buffer: float | None = None     # A, buffer width; None: r_max x num_layers, the receptive field (--buffer)
+    vacuum: float = 6.0             # A, on each side of a piece in its non-periodic directions
+    test_fraction: float = 0.2      # of the pieces, held out to measure the core-force error
+    energies: bool = False          # train on piece energies too (they contain the artificial surface)
+    column: str = "c_ennp_devi[1]"  # a dump's per-atom deviation column (--column)
+    allow_close: bool = False       # allow centres closer than the core radius in one frame
+    seed: int = 0                   # the held-out draw
+
+    def __post_init__(self):
+        if self.max_pieces < 1 or self.max_atoms < 1:
+            raise ValueError(f"max_pieces and max_atoms must be >= 1, got {self.max_pieces}, {self.max_atoms}")
+        if self.core is not None and self.core <= 0:
+            raise ValueError(f"core must be positive, not {self.core}")
+        if self.buffer is not None and self.buffer < 0:
+            raise ValueError(f"buffer must be >= 0, not {self.buffer}")
+        if self.vacuum < 0 or not 0 <= self.test_fraction < 1:
+            raise ValueError(f"need vacuum >= 0 and 0 <= test_fraction < 1, got {self.vacuum}, {self.test_fraction}")
+
+
+@dataclass(frozen=True)
 class ALConfig:
     species: tuple[str, ...]        # elements; LAMMPS atom types 1, 2, ... and the models' type names
     structures: tuple[StructureSpec, ...]    # starting structures, each with a name
@@ -145,6 +171,7 @@ class ALConfig:
     selection: Selection = field(default_factory=Selection)    # which candidates are labelled
     convergence: Convergence = field(default_factory=Convergence)    # when the loop stops
     backend: Backend = field(default_factory=Backend)    # where labelling runs
+    harvest: Harvest = field(default_factory=Harvest)    # pieces of large runs (ennp al harvest)
     slurm: dict = field(default_factory=dict)    # resources (ennp.submit.plan.Resources) of the steps loop (ennp al run --submit) and label (each array task), or all
     base_dir: str = "."             # relative paths in the YAML are relative to this folder (set by the loader)
 

@@ -33,10 +33,12 @@ from ..label.backends import label_file
 from ..train.nequip_config import nequip_config
 from .config import ALConfig, load_al_config
 from .dataset import frame_key, perturbed_copies
+from ..train.masked_labels import masked_copy
 from .exploration import explore, explored_frames
+from .pieces import harvest_records, harvested_generations, harvested_pieces
 from .selection import ACCURATE, CANDIDATE, FAILED, adaptive_trust_lo, classify, class_counts, select
 from .state import State, exclusive, gen_dir, generation_seconds
-from .training import member_seconds, stderr_progress, test_errors, train_members
+from .training import core_force_rmse, member_seconds, stderr_progress, test_errors, train_members
 
 CONFIG_NAME, TEMPLATE_NAME = "al.yaml", "nequip_template.yaml"
 
@@ -97,11 +99,11 @@ def run(workdir: str | Path, *, progress=stderr_progress) -> dict:
     State(workdir)    # a clear error where there is no run
     with exclusive(workdir):
         state, config = load_run(workdir)
-        train_frames, test_frames = _initial_data(workdir, state, config, progress)
+        test_frames = _initial_data(workdir, state, config, progress)
         gen = 0
         while True:
             path = gen_dir(workdir, gen)
-            models = _train(workdir, state, config, gen, train_frames, test_frames, progress)
+            models = _train(workdir, state, config, gen, test_frames, progress)
             _explore(workdir, state, config, gen, models, progress)
             selected = _select(workdir, state, config, gen)
             finished = _stop_reason(state, config, gen)
@@ -113,14 +115,15 @@ def run(workdir: str | Path, *, progress=stderr_progress) -> dict:
             if state.done(gen, "label") is None:
                 progress(f"{path.name}: labelling {selected} selected frames with {config.label.labeller}")
                 t0 = time.monotonic()
-                n, failed = _label(workdir, config, path / "label" / "candidates.extxyz",
-                                   path / "label" / "labelled.extxyz")
+                n, failed = label_frames(workdir, config, path / "label" / "candidates.extxyz",
+                                         path / "label" / "labelled.extxyz")
                 state.mark(gen, "label", {"labelled": n, "failed": len(failed),
                                           "seconds": time.monotonic() - t0})
             gen += 1
 
 
-def _initial_data(workdir: Path, state: State, config: ALConfig, progress) -> tuple[list, list]:
+def _initial_data(workdir: Path, state: State, config: ALConfig, progress) -> list:
+    """Label the initial training and test frames (once); return the test frames."""
     init = workdir / "initial"
     if state.data.get("initial") is None:
         init.mkdir(exist_ok=True)
@@ -137,23 +140,29 @@ def _initial_data(workdir: Path, state: State, config: ALConfig, progress) -> tu
             if not unlabelled.exists():    # drawn once: a resumed run labels the same frames
                 ase.io.write(unlabelled, frames, format="extxyz")
             progress(f"initial: labelling {len(frames)} {name} frames with {config.label.labeller}")
-            n, failed = _label(workdir, config, unlabelled, init / f"{name}.extxyz")
+            n, failed = label_frames(workdir, config, unlabelled, init / f"{name}.extxyz")
             if n == 0:
                 raise RuntimeError(f"no {name} frame could be labelled (see {init / name}.extxyz.failed.json)")
             counts[name] = {"labelled": n, "failed": len(failed)}
         state.set(initial=counts)
-    return (ase.io.read(init / "train.extxyz", index=":"), ase.io.read(init / "test.extxyz", index=":"))
+    return ase.io.read(init / "test.extxyz", index=":")
 
 
-def _label(workdir: Path, config: ALConfig, inp: Path, out: Path):
+def label_frames(workdir: Path, config: ALConfig, inp: Path, out: Path):
     """Label ``inp`` into ``out`` on the configured backend (the settings: al.yaml's label section)."""
     return label_file(inp, out, config.label, workdir / CONFIG_NAME, "label", kind=config.backend.kind,
                       workers=config.backend.workers, resources=config.resources("label"))
 
 
-def training_frames(workdir: Path, gen: int) -> list:
-    """The frames generation ``gen`` trains on: the initial ones and all labelled before it."""
-    return ase.io.read(Path(workdir) / "initial" / "train.extxyz", index=":") + _labelled_until(workdir, gen)
+def training_frames(workdir: Path, gen: int, config: ALConfig | None = None) -> list:
+    """The frames generation ``gen`` trains on: the initial ones, all labelled before it and
+    the training split of the pieces harvested before it. With ``config``, the pieces carry
+    NaN labels where training leaves them out (buffer forces; energies unless harvest.energies)."""
+    pieces = harvested_pieces(workdir, gen)
+    if config is not None:
+        pieces = [masked_copy(a, config.harvest.energies) for a in pieces]
+    return (ase.io.read(Path(workdir) / "initial" / "train.extxyz", index=":")
+            + _labelled_until(workdir, gen) + pieces)
 
 
 def _labelled_until(workdir: Path, gen: int) -> list:
@@ -163,18 +172,23 @@ def _labelled_until(workdir: Path, gen: int) -> list:
     return frames
 
 
-def _train(workdir, state, config, gen, initial_frames, test_frames, progress) -> list[Path]:
+def _train(workdir, state, config, gen, test_frames, progress) -> list[Path]:
     path = gen_dir(workdir, gen)
     done = state.done(gen, "train")
     if done is not None:
         return [Path(m) for m in done["models"]]
-    frames = initial_frames + _labelled_until(workdir, gen)
+    frames = training_frames(workdir, gen, config)
     previous = gen_dir(workdir, gen - 1) / "train" if gen > 0 and config.training.warm_start else None
     models = train_members(workdir, path, frames, config.ensemble.size, config.ensemble.seed,
                            config.ensemble.bootstrap, previous, progress=progress)
     checkpoints = [m.parent / "out" / "last.ckpt" for m in models]
     errors = test_errors(checkpoints, test_frames)
     progress(f"{path.name}: test force RMSE of the ensemble mean {errors['ensemble_force_rmse']:.4f} eV/A")
+    held_out = harvested_pieces(workdir, gen, "test")
+    if held_out:
+        errors["harvest"] = {"pieces": len(held_out), "core_force_rmse": core_force_rmse(checkpoints, held_out)}
+        progress(f"{path.name}: core-force RMSE on {len(held_out)} held-out harvested pieces "
+                 f"{errors['harvest']['core_force_rmse']:.4f} eV/A")
     state.mark(gen, "train", {"frames": len(frames), "models": [str(m) for m in models], "test": errors,
                               "seconds": member_seconds(models)})
     return models
@@ -225,14 +239,20 @@ def _select(workdir, state, config, gen) -> int:
 
 
 def _stop_reason(state: State, config: ALConfig, gen: int) -> str | None:
+    """None to go on. A harvest into generation g adds generation g + 1 (trained on its pieces),
+    whatever the rule says, and raises the generation limit by one."""
     conv = config.convergence
+    harvested = harvested_generations(state.path.parent)
+    if gen in harvested:
+        return None
     fractions = [state.done(g, "select")["fractions"][ACCURATE] for g in range(gen + 1)]
     last = fractions[-conv.generations:]
     if len(last) == conv.generations and min(last) >= conv.accurate_fraction:
         return (f"converged: accurate fraction {last[-1]:.3f} >= {conv.accurate_fraction} "
                 f"in the last {conv.generations} generation(s)")
-    if gen + 1 >= conv.max_generations:
-        return f"generation limit reached ({conv.max_generations})"
+    limit = conv.max_generations + sum(1 for g in harvested if g < gen)
+    if gen + 1 >= limit:
+        return f"generation limit reached ({limit}" + (f", {conv.max_generations} + harvests)" if harvested else ")")
     return None
 
 
@@ -243,7 +263,8 @@ def dataset(workdir: str | Path) -> list:
     if not state.data.get("initial"):
         return []
     labelled = sum(1 for g in range(len(state.data["generations"])) if state.done(g, "label"))
-    return ase.io.read(workdir / "initial" / "train.extxyz", index=":") + _labelled_until(workdir, labelled)
+    return (ase.io.read(workdir / "initial" / "train.extxyz", index=":") + _labelled_until(workdir, labelled)
+            + harvested_pieces(workdir, len(state.data["generations"])))
 
 
 def duplicates(frames) -> int:
@@ -270,6 +291,12 @@ def status(workdir: str | Path) -> str:
                          f"selected {d['select']['selected']}")
         if "label" in d:
             parts.append(f"labelled {d['label']['labelled']} (failed {d['label']['failed']})")
+        if "train" in d and "harvest" in d["train"]["test"]:
+            h = d["train"]["test"]["harvest"]
+            parts.append(f"core F RMSE on {h['pieces']} held-out pieces {h['core_force_rmse']:.4f} eV/A")
+        for h in harvest_records(workdir, g):
+            parts.append(f"harvested {h['labelled']} pieces from {h['source']} ({h['held_out']} held out, "
+                         f"failed {h['failed']}; core F RMSE before {h['core_force_rmse_before']:.4f} eV/A)")
         spent = generation_seconds(gen)
         if spent:
             parts.append("seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in spent.items()))

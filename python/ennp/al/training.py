@@ -23,6 +23,7 @@ import yaml
 
 from ..config import ConfigError
 from ..files import write_frames, write_json
+from ..train.masked_labels import CORE_ARRAY, has_nan_labels, with_masked_labels
 from .dataset import bootstrap
 
 MODEL_NAME = "model.nequip.pt2"
@@ -62,6 +63,11 @@ def train_members(workdir: Path, gen_path: Path, frames: list, size: int, seed: 
     from ..train.nequip_config import train
 
     template = load_template(workdir / "nequip_template.yaml")
+    if has_nan_labels(frames):    # harvested pieces: buffer forces (and energies) left out
+        try:
+            template = with_masked_labels(template)
+        except ValueError as exc:
+            raise ConfigError(f"{workdir / 'nequip_template.yaml'}: training_module.loss: {exc}") from None
     train_dir = gen_path / "train"
     data = train_dir / "data.extxyz"
     if not data.exists():
@@ -103,25 +109,39 @@ def member_seconds(models: list[Path]) -> dict[str, float]:
     return total
 
 
-def test_errors(checkpoints: list[Path], test_frames: list) -> dict:
-    """Force and energy errors of each member and of the ensemble mean on the test set."""
+def predictions(checkpoints: list[Path], frames: list) -> tuple[np.ndarray, np.ndarray]:
+    """Forces (members x atoms of all frames x 3) and energies per atom (members x frames)
+    of each checkpoint, by nequip's own ASE calculator."""
     from nequip.integrations.ase import NequIPCalculator
 
-    ref_f = np.concatenate([a.get_forces() for a in test_frames])
-    ref_e = np.array([a.get_potential_energy() / len(a) for a in test_frames])
     pred_f, pred_e = [], []
     for ckpt in checkpoints:
         calc = NequIPCalculator._from_saved_model(str(ckpt), device="cpu",
                                                   chemical_species_to_atom_type_map=True)
         fs, es = [], []
-        for a in test_frames:
+        for a in frames:
             work = a.copy()
             work.calc = calc
             fs.append(work.get_forces())
             es.append(work.get_potential_energy() / len(a))
         pred_f.append(np.concatenate(fs))
         pred_e.append(np.array(es))
-    pred_f, pred_e = np.array(pred_f), np.array(pred_e)
+    return np.array(pred_f), np.array(pred_e)
+
+
+def core_force_rmse(checkpoints: list[Path], pieces: list) -> float:
+    """Force RMSE of the ensemble mean against the labels on the pieces' core atoms (eV/A)."""
+    pred_f, _ = predictions(checkpoints, pieces)
+    ref = np.concatenate([a.get_forces() for a in pieces])
+    core = np.concatenate([np.asarray(a.arrays[CORE_ARRAY], dtype=bool) for a in pieces])
+    return float(np.sqrt(np.mean((pred_f.mean(axis=0) - ref)[core] ** 2)))
+
+
+def test_errors(checkpoints: list[Path], test_frames: list) -> dict:
+    """Force and energy errors of each member and of the ensemble mean on the test set."""
+    ref_f = np.concatenate([a.get_forces() for a in test_frames])
+    ref_e = np.array([a.get_potential_energy() / len(a) for a in test_frames])
+    pred_f, pred_e = predictions(checkpoints, test_frames)
 
     def rmse(x):
         return float(np.sqrt(np.mean(x**2)))

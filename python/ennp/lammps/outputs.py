@@ -51,6 +51,12 @@ def read_dump_frame(path: str | Path, step: int) -> dict[str, np.ndarray] | None
     return None
 
 
+def dump_frames(path: str | Path):
+    """The complete frames of a text dump (as :func:`read_dump`), streamed one by one."""
+    for _, text in dump_frame_texts(path):
+        yield _parse_dump(text.splitlines())[0]
+
+
 def dump_frame_texts(path: str | Path):
     """(step, text) of each complete frame of a text dump, streamed."""
     with open(path, errors="replace") as f:
@@ -82,10 +88,11 @@ def _parse_dump(lines: list[str]) -> list[dict[str, np.ndarray]]:
             try:
                 step, n = int(lines[i + 1]), int(lines[i + 3])
                 j = i + 4
-                cell = None
+                cell, flags = None, None
                 while not lines[j].startswith("ITEM: ATOMS"):
                     if lines[j].startswith("ITEM: BOX BOUNDS"):
                         cell = _box(lines[j], lines[j + 1:j + 4])
+                        flags = lines[j].split()[-3:]    # pp, ff, fs, ...: p is periodic
                     j += 1
             except (IndexError, ValueError):
                 break    # header cut short
@@ -100,6 +107,7 @@ def _parse_dump(lines: list[str]) -> list[dict[str, np.ndarray]]:
                 frame = {c: v[order] for c, v in frame.items()}
             frame["step"] = step
             frame["cell"] = cell
+            frame["pbc"] = [f.startswith("p") for f in flags] if flags and len(flags) == 3 else None
             frames.append(frame)
             i = j + 1 + n
         else:
@@ -131,24 +139,28 @@ def dump_to_atoms(path: str | Path, elements: list[str] | None, cell=None, pbc=T
     the deviation ``c_dev[1]``) are kept in ``atoms.arrays`` under their dump
     names. The box is read from the dump unless ``cell`` is given.
     """
+    return [frame_to_atoms(path, frame, elements, cell, pbc) for frame in read_dump(path)]
+
+
+def frame_to_atoms(path, frame: dict, elements, cell=None, pbc=True):
+    """One frame of :func:`read_dump` as ASE Atoms (see :func:`dump_to_atoms`); ``pbc``
+    None takes the periodicity from the dump's boundary flags."""
     from ase import Atoms
 
-    frames = []
-    for frame in read_dump(path):
-        xyz = [c if c in frame else c + "u" for c in ("x", "y", "z")]
-        missing = [c for c in ["id", "type", *xyz] if c not in frame]
-        if missing:
-            raise ValueError(f"{path}: dump lacks column(s) {missing} at step {frame['step']}")
-        atoms = Atoms(_dump_symbols(path, frame, elements),
-                      positions=np.stack([frame[c] for c in xyz], axis=1),
-                      cell=frame["cell"] if cell is None else cell, pbc=pbc)
-        atoms.info["step"] = frame["step"]
-        atoms.info["unwrapped"] = xyz[0] == "xu"
-        for name, values in frame.items():
-            if name not in ("id", "type", "element", "step", "cell", *xyz):
-                atoms.arrays[name] = np.asarray(values)
-        frames.append(atoms)
-    return frames
+    xyz = [c if c in frame else c + "u" for c in ("x", "y", "z")]
+    missing = [c for c in ["id", "type", *xyz] if c not in frame]
+    if missing:
+        raise ValueError(f"{path}: dump lacks column(s) {missing} at step {frame['step']}")
+    if pbc is None:
+        pbc = frame.get("pbc") or True
+    atoms = Atoms(_dump_symbols(path, frame, elements), positions=np.stack([frame[c] for c in xyz], axis=1),
+                  cell=frame["cell"] if cell is None else cell, pbc=pbc)
+    atoms.info["step"] = frame["step"]
+    atoms.info["unwrapped"] = xyz[0] == "xu"
+    for name, values in frame.items():
+        if name not in ("id", "type", "element", "step", "cell", "pbc", *xyz):
+            atoms.arrays[name] = np.asarray(values)
+    return atoms
 
 
 def _dump_symbols(path, frame: dict, elements) -> list[str]:
