@@ -216,3 +216,111 @@ def test_buffer_labels_do_not_enter_the_loss(tmp_path):
     base, buffer, core = weights("none"), weights("buffer"), weights("core")
     assert all(torch.equal(a, b) for a, b in zip(base, buffer))
     assert not all(torch.equal(a, b) for a, b in zip(base, core))
+
+
+LOOP_RUN = """
+species: [Au]
+structures:
+  - {name: au_bulk, builder: au_fcc, args: {repeat: [2, 2, 2]}}
+label: {labeller: sevennet}
+initial: {copies: 8, rattle: 0.05, strain: 0.02, test_copies: 2, test_rattle: 0.08, seed: 0}
+ensemble: {size: 2, seed: 0}
+training: {model: {num_features: 8}, max_epochs: 10, batch_size: 4, warm_start: true}
+exploration: {temperatures: [600], steps: 60, every: 10, dt: 0.002}
+trust: {lo: 0.05, hi: 1.0}
+selection: {max_frames: 2}
+convergence: {accurate_fraction: 0.99, max_generations: 1}
+harvest: {max_pieces: 6, max_atoms: 60, test_fraction: 0.34}
+"""
+
+LARGE_MD = {"species": ["Au"], "structure": {"builder": "au_fcc", "args": {"repeat": [8, 8, 8]}},
+            "pair": {"style": "ennp", "bundle": "bundle"}, "monitor": {"every": 10},
+            "md": {"T": 900, "steps": 40, "every_thermo": 10, "every_dump": 20, "every_restart": 20}}
+
+
+def run_ennp(*args, timeout=1500):
+    proc = subprocess.run([ENNP, *map(str, args)], capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    return proc
+
+
+def dump_eps(path: Path) -> np.ndarray:
+    """Every eps_i of a deviation dump, read as plain text."""
+    values, header = [], None
+    for line in path.read_text().splitlines():
+        if line.startswith("ITEM: ATOMS"):
+            header = line.split()[2:]
+        elif line.startswith("ITEM:"):
+            header = None if not line.startswith("ITEM: ATOMS") else header
+        elif header and len(line.split()) == len(header):
+            values.append(float(line.split()[header.index("c_ennp_devi[1]")]))
+    return np.array(values)
+
+
+@pytest.mark.slow
+def test_closed_loop_from_a_2048_atom_run_to_the_next_generation(tmp_path):
+    """ennp al (one generation) -> export -> ennp md on 2048 atoms with the bundle -> harvest,
+    killed while labelling and resumed -> ennp al run trains the next generation on the pieces."""
+    (tmp_path / "al.yaml").write_text(LOOP_RUN)
+    work = tmp_path / "al"
+    run_ennp("al", "init", tmp_path / "al.yaml", work)
+    run_ennp("al", "run", work)
+    run_ennp("al", "export", work, tmp_path / "md" / "bundle")
+    (tmp_path / "md" / "md.yaml").write_text(yaml.safe_dump(LARGE_MD))
+    run_ennp("md", "run", tmp_path / "md" / "md.yaml", "--out", tmp_path / "md" / "out")
+    eps = dump_eps(tmp_path / "md" / "out" / "run" / "devi.dump")
+    assert len(eps) == 5 * 2048
+    level = float(np.quantile(eps, 0.95))
+
+    # killed while labelling the pieces, then resumed: no piece missing or labelled twice
+    cmd = [ENNP, "al", "harvest", str(tmp_path / "md" / "out"), "--into", str(work), "--trust-lo", str(level)]
+    with open(tmp_path / "harvest.log", "w") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=log, start_new_session=True)
+    t0 = time.time()
+    while proc.poll() is None and time.time() - t0 < 600:
+        parts = list(work.glob("gen_000/harvest/*/labelled.extxyz.parts/*.extxyz"))
+        if parts:
+            break
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    folder = next(work.glob("gen_000/harvest/*"))
+    assert parts and not (folder / "harvest.json").exists(), "the harvest finished before it could be killed"
+    carved = (tmp_path / "harvest.log").read_text()
+    assert "buffer shrunk from 9.00 to" in carved and "to stay within 60 atoms" in carved
+    assert all(p["buffer_A"] < 9.0 and p["atoms"] <= 60 for p in json.loads((folder / "carving.json").read_text()))
+    run_ennp(*cmd[1:])
+    record = json.loads((folder / "harvest.json").read_text())
+    pieces = ase.io.read(folder / "pieces.extxyz", index=":")
+    labelled = ase.io.read(folder / "labelled.extxyz", index=":")
+    assert record["pieces"] == len(pieces) == 6 and record["labelled"] == len(labelled) == 6
+    assert sorted(a.info["ennp_source_index"] for a in labelled) == list(range(6))
+    assert record["trust_lo"] == pytest.approx(level) and (record["r_core_A"], record["r_buffer_A"]) == (4.5, 9.0)
+    for a in labelled:
+        assert len(a) <= 60 and a.info["ennp_origin"].startswith("harvest:") and ":step=" in a.info["ennp_origin"]
+        assert a.info["ennp_max_devi_f"] >= level and a.arrays["ennp_core"][a.info["ennp_centre"]]
+        d = a.get_distances(a.info["ennp_centre"], range(len(a)))
+        assert np.array_equal(a.arrays["ennp_core"], d <= 4.5)
+    assert record["held_out"] == 2 and np.isfinite(record["core_force_rmse_before"])
+    assert "already harvested" in run_ennp(*cmd[1:]).stderr
+
+    # the next generation trains on the pieces' core forces; the stop rule gives it its turn
+    run_ennp("al", "run", work)
+    state = json.loads((work / "state.json").read_text())
+    gen0, gen1 = (g["done"] for g in state["generations"])
+    assert gen1["train"]["frames"] == gen0["train"]["frames"] + gen0["label"]["labelled"] + 4
+    assert gen1["train"]["test"]["harvest"]["pieces"] == 2
+    assert np.isfinite(gen1["train"]["test"]["harvest"]["core_force_rmse"])
+    assert state["finished"]["reason"] == "generation limit reached (2, 1 + harvests)"
+    data = ase.io.read(work / "gen_001" / "train" / "data.extxyz", index=":")
+    trained = [a for a in data if "ennp_core" in a.arrays]
+    assert len(trained) == 4
+    for a in trained:
+        f = a.get_forces()
+        assert np.isnan(f[~a.arrays["ennp_core"]]).all() and np.isfinite(f[a.arrays["ennp_core"]]).all()
+        assert np.isnan(a.get_potential_energy())
+    status = run_ennp("al", "status", work).stdout
+    assert "harvested 6 pieces" in status and "core F RMSE on 2 held-out pieces" in status
+    report = json.loads((work / "report" / "al_report.json").read_text())["generations"]
+    assert report[0]["harvested"]["pieces"] == 6 and report[0]["harvested"]["held_out"] == 2
+    assert report[1]["harvested"]["pieces"] == 0 and report[1]["test"]["harvest"]["pieces"] == 2

@@ -33,7 +33,7 @@ from ..label.backends import label_file
 from ..train.nequip_config import nequip_config
 from .config import ALConfig, load_al_config
 from .dataset import frame_key, perturbed_copies
-from ..train.masked_labels import masked_copy
+from ..train.masked_labels import masked_copy, with_consistent_stress
 from .exploration import explore, explored_frames
 from .pieces import harvest_records, harvested_generations, harvested_pieces
 from .selection import ACCURATE, CANDIDATE, FAILED, adaptive_trust_lo, classify, class_counts, select
@@ -158,11 +158,12 @@ def training_frames(workdir: Path, gen: int, config: ALConfig | None = None) -> 
     """The frames generation ``gen`` trains on: the initial ones, all labelled before it and
     the training split of the pieces harvested before it. With ``config``, the pieces carry
     NaN labels where training leaves them out (buffer forces; energies unless harvest.energies)."""
+    frames = (ase.io.read(Path(workdir) / "initial" / "train.extxyz", index=":")
+              + _labelled_until(workdir, gen))
     pieces = harvested_pieces(workdir, gen)
-    if config is not None:
-        pieces = [masked_copy(a, config.harvest.energies) for a in pieces]
-    return (ase.io.read(Path(workdir) / "initial" / "train.extxyz", index=":")
-            + _labelled_until(workdir, gen) + pieces)
+    if config is None or not pieces:
+        return frames + pieces
+    return with_consistent_stress(frames + [masked_copy(a, config.harvest.energies) for a in pieces])
 
 
 def _labelled_until(workdir: Path, gen: int) -> list:

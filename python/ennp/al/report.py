@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from .pieces import harvest_records
 from .selection import ACCURATE, CANDIDATE, FAILED
 from .state import State, generation_seconds
 
@@ -26,6 +27,12 @@ def summary(workdir: Path) -> dict:
                                                      "max_devi_f_hist")})
         if "label" in d:
             row["labelled"] = d["label"]
+        harvests = harvest_records(workdir, g)
+        row["harvested"] = {"harvests": len(harvests), "pieces": sum(h["labelled"] for h in harvests),
+                            "held_out": sum(h["held_out"] for h in harvests),
+                            "failed": sum(h["failed"] for h in harvests)}
+        if harvests:
+            row["harvested"]["core_force_rmse_before"] = [h["core_force_rmse_before"] for h in harvests]
         row["seconds"] = generation_seconds(gen)
         gens.append(row)
     return {"workdir": str(workdir), "initial": state.data.get("initial"),
@@ -64,6 +71,9 @@ def write_report(workdir: str | Path, out_dir: str | Path | None = None) -> dict
     members = np.array([r["test"]["member_force_rmse"] for r in trained])
     if len(members):
         ax.errorbar(g, members.mean(axis=1), yerr=members.std(axis=1), fmt="s--", label="members (mean, std)")
+    cores = [(r["generation"], r["test"]["harvest"]["core_force_rmse"]) for r in trained if "harvest" in r["test"]]
+    if cores:
+        ax.plot(*zip(*cores), "^-", label="core forces, held-out harvested pieces")
     ax.set(xlabel="generation", ylabel="force RMSE on held-out test set (eV/A)", title="test error")
     ax.legend(fontsize=8)
     ax = axes[2]

@@ -52,6 +52,28 @@ def masked_copy(atoms, energies: bool = False):
     return out
 
 
+def _stress(atoms):
+    calc = atoms.calc
+    return None if calc is None else calc.results.get("stress")
+
+
+def with_consistent_stress(frames) -> list:
+    """nequip batches only frames with the same label keys: where some frames carry a stress,
+    the others (pieces in vacuum have none) get a NaN stress, ignored like the other NaNs."""
+    if not any(_stress(a) is not None for a in frames):
+        return list(frames)
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    out = []
+    for a in frames:
+        if _stress(a) is None:
+            results = dict(a.calc.results)
+            a = a.copy()
+            a.calc = SinglePointCalculator(a, **results, stress=np.full(6, np.nan))
+        out.append(a)
+    return out
+
+
 def has_nan_labels(frames) -> bool:
     return any(CORE_ARRAY in a.arrays for a in frames)
 
