@@ -56,12 +56,13 @@ def block_errors(per_frame: np.ndarray, blocks: int) -> np.ndarray:
 
 def amplitudes(positions: np.ndarray, rigid: str = "full", blocks: int = 5) -> dict:
     """Mean positions and mean-square displacements per atom (A^2): total, in-plane (xy),
-    out-of-plane (z), each with its block-average error; and the means over atoms."""
+    out-of-plane (z), each with its block-average error, and per direction (``msd_xyz``,
+    atoms x 3); and the means over atoms."""
     aligned = superimpose(positions, rigid)
     mean = aligned.mean(axis=0)
     u2 = (aligned - mean) ** 2                          # (frames, atoms, 3)
     per_frame = {"msd": u2.sum(axis=2), "msd_inplane": u2[..., :2].sum(axis=2), "msd_out_of_plane": u2[..., 2]}
-    out = {"mean_positions": mean}
+    out = {"mean_positions": mean, "msd_xyz": u2.mean(axis=0)}    # per atom and Cartesian direction
     for k, v in per_frame.items():
         out[k] = v.mean(axis=0)
         out[k + "_err"] = block_errors(v, blocks)

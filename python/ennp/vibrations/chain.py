@@ -15,6 +15,8 @@ import shutil
 import time
 from pathlib import Path
 
+import numpy as np
+
 from .. import lammps_inputs
 from ..chains import prepare_structure, start_chain
 from ..files import write_json
@@ -96,8 +98,11 @@ def run_chain(config_path: str | Path, workdir: str | Path, progress=print, unti
     t = config.tem
     if t.enabled:
         if not (workdir / "tem" / "tem.json").exists():
-            result, images = tem(read_trajectory(dump), a.flake, t.microscope, t.snapshots, t.seed, t.align,
-                                 t.max_repetitions, a.bin, progress=progress)
+            traj = read_trajectory(dump)
+            fixed = np.zeros(len(traj.symbols), dtype=bool)
+            fixed[np.asarray(meta["fixed_ids"], dtype=int) - 1] = True    # the dump is sorted by id
+            result, images = tem(traj, a.flake, t.microscope, t.snapshots, t.seed, t.align,
+                                 t.max_repetitions, a.bin, progress=progress, fixed=fixed)
             result["uncertainty"] = trust    # the frozen phonons are MD snapshots
             write_tem(result, images, workdir / "tem")
         image = json.loads((workdir / "tem" / "tem.json").read_text())

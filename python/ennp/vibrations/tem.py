@@ -129,23 +129,40 @@ def snapshots(traj: Trajectory, n: int) -> list:
     return [_atoms(traj, traj.positions[k]) for k in idx]
 
 
-def einstein_sigmas(traj: Trajectory, flake_elements, interior_fraction: float = 0.6) -> dict:
-    """Per-element displacement sigma (A, per Cartesian direction) for the Einstein model:
-    flake elements from atoms at least ``interior_fraction`` of the largest edge distance
-    inside the flake (rigid motion removed), other elements from all their mobile atoms."""
+def fixed_atoms(traj: Trajectory, tol_A2: float = 1e-10) -> np.ndarray:
+    """The atoms that never move in the trajectory: those the LAMMPS inputs hold in place."""
+    return ((traj.positions - traj.positions[0]) ** 2).sum(axis=2).max(axis=0) < tol_A2
+
+
+def einstein_sigmas(traj: Trajectory, flake_elements, interior_fraction: float = 0.6,
+                    fixed=None) -> dict[str, list[float]]:
+    """Per-element displacement sigmas (A) along x, y and z for the Einstein model.
+
+    A flake on graphite vibrates mostly out of plane, and in plan view only the in-plane
+    part blurs its columns, so each direction keeps its own sigma. Flake elements: atoms at
+    least ``interior_fraction`` of the largest edge distance inside the flake, with the
+    flake's rigid motion removed. Support elements: the mobile atoms only (``fixed``: the
+    structure's held atoms; default: the atoms that never move), with their common
+    translation per frame removed (the support's sliding); an element with no mobile atom
+    gets zeros."""
     sigmas = {}
     flake = np.isin(traj.symbols, list(flake_elements))
+    fixed = fixed_atoms(traj) if fixed is None else np.asarray(fixed, dtype=bool)
+    if fixed.shape != flake.shape:
+        raise ValueError(f"fixed mask of {fixed.shape[0]} atoms for a trajectory of {flake.shape[0]}")
     amp = amplitudes(traj.positions[:, flake], "full", blocks=2)
     dist = edge_distance(amp["mean_positions"][:, :2])
     interior = dist >= interior_fraction * dist.max()
     for el in sorted(set(traj.symbols[flake].tolist())):
         sel = interior & (traj.symbols[flake] == el)
-        msd = amp["msd"][sel] if sel.any() else amp["msd"][traj.symbols[flake] == el]
-        sigmas[el] = float(np.sqrt(msd.mean() / 3))
+        msd = amp["msd_xyz"][sel] if sel.any() else amp["msd_xyz"][traj.symbols[flake] == el]
+        sigmas[el] = np.sqrt(msd.mean(axis=0)).tolist()
+    mobile = ~flake & ~fixed
+    support = amplitudes(traj.positions[:, mobile], "translation", blocks=2)["msd_xyz"] if mobile.sum() else None
     for el in sorted(set(traj.symbols[~flake].tolist())):
-        msd = amplitudes(traj.positions[:, traj.symbols == el], "translation", blocks=2)["msd"]
-        mobile = msd > 1e-8                      # fixed atoms do not count
-        sigmas[el] = float(np.sqrt(msd[mobile].mean() / 3)) if mobile.any() else 0.0
+        sel = traj.symbols[mobile] == el
+        sigmas[el] = np.sqrt(support[sel].mean(axis=0)).tolist() if support is not None and sel.any() \
+            else [0.0, 0.0, 0.0]
     return sigmas
 
 
@@ -188,9 +205,10 @@ def simulate(source, mic: Microscope):
 
 def tem(traj: Trajectory, flake_elements=("Mo", "S"), mic: Microscope = Microscope(), n_snapshots: int = 20,
         seed: int = 1, align: bool = True, max_repetitions: int = 5, bin_width: float = 1.0,
-        progress=print) -> tuple[dict, dict]:
+        progress=print, fixed=None) -> tuple[dict, dict]:
     """The three images, their difference, column contrasts and the metadata; ``align``:
-    remove the flake's rigid motion from the snapshots first (see :func:`aligned`)."""
+    remove the flake's rigid motion from the snapshots first (see :func:`aligned`); ``fixed``:
+    the structure's held atoms (default: those that never move)."""
     import abtem
 
     if len(traj.positions) < 2:
@@ -204,9 +222,10 @@ def tem(traj: Trajectory, flake_elements=("Mo", "S"), mic: Microscope = Microsco
     mean = _atoms(traj, traj.positions.mean(axis=0))
     cols = columns(mean, flake_elements)    # in the given cell, where the flake is whole; the
     mean = orthogonal(mean, max_repetitions)    # repeated cell's image has the same periodicity
-    sigmas = einstein_sigmas(traj, flake_elements)
+    sigmas = einstein_sigmas(traj, flake_elements, fixed=fixed)
     sources = {"static": mean, "md": abtem.AtomsEnsemble(frames),
-               "einstein": abtem.FrozenPhonons(mean, num_configs=len(frames), sigmas=sigmas, seed=seed)}
+               "einstein": abtem.FrozenPhonons(mean, num_configs=len(frames), seed=seed,
+                                               sigmas={el: tuple(v) for el, v in sigmas.items()})}
     images = {}
     for k, name in enumerate(IMAGES):
         progress(f"tem: {name} image ({1 if name == 'static' else len(frames)} configuration(s), "
