@@ -11,10 +11,9 @@ from ase.neighborlist import neighbor_list
 
 from ennp.builders import anatase_101_slab, au_particle, particle_on_slab, rutile_110_slab
 from ennp.lammps.data_file import write_structure
-from ennp.builders.nanoparticle import equivalent_diameter, footprint_area
+from ennp.builders.nanoparticle import equivalent_diameter, footprint_area, hull_area
 from ennp.cli import main as cli
 from ennp.heat import conductance as cd
-from ennp.heat.beam import beam_power, temperature_rise
 from ennp.heat.eels import malis_mean_free_path, mean_energy_loss, t_over_lambda
 
 
@@ -107,25 +106,51 @@ def test_beam_eels_cli_reads_msa_and_hspy(tmp_path, capsys):
     assert "no such spectrum file" in capsys.readouterr().err
 
 
-def test_beam_model_matches_hand_calculation(tmp_path, capsys):
-    # 1e6 e/A^2/s on 1000 A^2, <E> 44 eV, t/lambda 0.1: P = 1e9 e/s * 4.4 eV = 7.0496e-10 W
-    p = beam_power(1e6, 44.0, 0.1, 1000.0)
-    assert p == pytest.approx(1e6 * 1000 * 44 * 0.1 * 1.602176634e-19)
-    # G = 82 MW/m^2/K over 500 A^2 = 5e-18 m^2: dT = P / 4.1e-10 W/K = 1.7194 K
-    assert temperature_rise(p, 82.0, 500.0) == pytest.approx(p / (82e6 * 5e-18)) == pytest.approx(1.7194, rel=1e-4)
-    # Malis for Au at 300 keV, 10 mrad: Em = 7.6 * 79^0.36 eV, F = (1 + 300/1022) / (1 + 300/511)^2
-    em, f = 7.6 * 79**0.36, (1 + 300 / 1022) / (1 + 300 / 511) ** 2
-    assert malis_mean_free_path(300, 79, 10) == pytest.approx(1060 * f * 300 / (em * np.log(6000 / em)))
-    (tmp_path / "g.json").write_text(json.dumps({"G_MW_m2K": 82.0, "G_err_MW_m2K": 8.2}))
+def test_beam_heating_reproduces_the_authors_notebook_case(tmp_path):
+    """The published protocol's own numbers (Nunez Valencia et al., Nanoscale 16, 5750 (2024),
+    the authors' notebook): G 81.7 MW m^-2 K^-1, <E> 44.3 eV, t/lambda = 142.9 / 370,
+    A_cross 30997 A^2, A_contact 8682 A^2 -> dT 1.20 / 12.0 / 119.8 K at 1e5 / 1e6 / 1e7 e/A^2/s."""
+    out = tmp_path / "heat.json"
+    assert cli(["heat", "beam", "--dose-rates", "1e5", "1e6", "1e7", "--g", "81.7", "--g-err", "8.17",
+                "--mean-loss", "44.3", "--t-over-lambda", str(142.9 / 370), "--cross-section", "30997",
+                "--contact-area", "8682", "--out", str(out)]) == 0
+    table = json.loads(out.read_text())
+    assert table["delta_T_K"] == pytest.approx([1.20, 12.0, 119.8], abs=0.05)
+    assert table["delta_T_err_K"][1] == pytest.approx(0.1 * table["delta_T_K"][1])
+    assert table["inputs"]["contact_area"] == "hull" and out.with_suffix(".png").exists()
+
+
+def test_malis_mean_free_path_at_the_spectrometer_angle():
+    """lambda(beta = 10 mrad) for Au at 60/80/100/200/300 keV: 422/494/555/762/874 A
+    (Malis et al. 1988, as evaluated independently in the review of the heating model)."""
+    values = [malis_mean_free_path(e, 79, 10) for e in (60, 80, 100, 200, 300)]
+    assert values == pytest.approx([422, 494, 555, 762, 874], abs=1.5)
+
+
+def test_beam_takes_the_contact_area_convention_of_its_conductance(tmp_path, capsys):
+    """G is per an area: the beam estimate uses the same convention, and refuses a mix."""
+    system = particle_on_slab(20.0, "rutile110", layers=3, fixed=1)
+    write_structure(system, ["Au", "Ti", "O"], tmp_path / "s.data")
+    (tmp_path / "eels.json").write_text(json.dumps({"t_over_lambda": 0.1, "mean_energy_loss_eV": 44.0}))
+    (tmp_path / "g.json").write_text(json.dumps({"G_MW_m2K": 82.0, "contact_area": "footprint"}))
+    base = ["heat", "beam", "--dose-rates", "1e6", "--eels", str(tmp_path / "eels.json"),
+            "--structure", str(tmp_path / "s.data.json"), "--out", str(tmp_path / "b.json")]
+    assert cli(base + ["--conductance", str(tmp_path / "g.json")]) == 0
+    table = json.loads((tmp_path / "b.json").read_text())
+    assert table["inputs"]["contact_area"] == "footprint"
+    assert table["inputs"]["contact_area_A2"] == system.info["ennp_contact_area_footprint_A2"]
+    assert cli(base + ["--g", "82"]) == 0    # a bare G: the paper's convention
+    table = json.loads((tmp_path / "b.json").read_text())
+    assert table["inputs"]["contact_area_A2"] == system.info["ennp_contact_area_hull_A2"]
+    capsys.readouterr()
+    assert cli(base + ["--conductance", str(tmp_path / "g.json"), "--area-convention", "hull"]) == 2
+    assert "g.json: G was measured per the footprint contact area, not the hull one asked for" in \
+        capsys.readouterr().err
+
+
+def test_beam_errors_are_named(tmp_path, capsys):
     (tmp_path / "eels.json").write_text(json.dumps({"t_over_lambda": 0.1, "mean_energy_loss_eV": 44.0}))
     out = tmp_path / "heat.json"
-    assert cli(["heat", "beam", "--dose-rates", "1e5", "1e6", "--conductance", str(tmp_path / "g.json"),
-                "--eels", str(tmp_path / "eels.json"), "--cross-section", "1000", "--contact-area", "500",
-                "--out", str(out)]) == 0
-    table = json.loads(out.read_text())
-    assert table["delta_T_K"][1] == pytest.approx(1.7194, rel=1e-4)
-    assert table["delta_T_err_K"][1] == pytest.approx(0.17194, rel=1e-4)
-    assert out.with_suffix(".png").exists()
     base = ["heat", "beam", "--eels", str(tmp_path / "eels.json"), "--cross-section", "1000",
             "--contact-area", "500", "--out", str(out)]
     for extra, message in ((["--dose-rates", "-1", "--g", "80"], "dose rates must be non-negative"),
@@ -154,13 +179,15 @@ def test_particles_have_the_asked_size_and_measured_areas(tmp_path):
     assert p.positions[:, 2].min() == 0.0
     half = au_particle(30.0, cut="hemisphere")
     assert 0.4 < len(half) / len(p) < 0.65
-    # a square grid of 10 x 10 atoms 2 A apart: 18 x 18 hull grown by 1 A = 324 + 72 + pi
+    # a square grid of 10 x 10 atoms 2 A apart: hull 18 x 18; grown by 1 A: 324 + 72 + pi
     grid = np.array([(i * 2.0, j * 2.0) for i in range(10) for j in range(10)])
+    assert hull_area(grid) == pytest.approx(324)
     assert footprint_area(grid, 2.0) == pytest.approx(324 + 72 + np.pi)
     system = particle_on_slab(20.0, "rutile110", layers=3, fixed=1)
     n = system.info["ennp_particle_atoms"]
     assert system.get_chemical_symbols()[-n:] == ["Au"] * n
-    assert 50 < system.info["ennp_contact_area_A2"] < system.info["ennp_cross_section_A2"]
+    hull, footprint = system.info["ennp_contact_area_hull_A2"], system.info["ennp_contact_area_footprint_A2"]
+    assert 50 < hull < footprint < system.info["ennp_cross_section_A2"]
     meta = write_structure(system, ["Au", "Ti", "O"], tmp_path / "s.data")
     assert meta["type_map"] == {"1": "Au", "2": "Ti", "3": "O"}
     assert len(meta["fixed_ids"]) == (len(system) - n) // 3    # one of three slab layers

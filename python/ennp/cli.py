@@ -134,7 +134,7 @@ def _beam(args) -> int:
         args.dose_rates, g=args.g, g_err=args.g_err, conductance=args.conductance, eels_json=args.eels,
         mean_loss_eV=args.mean_loss, t_over_lambda=args.t_over_lambda, diameter_A=args.diameter,
         beam_energy_keV=args.beam_energy, beta_mrad=args.beta, z_eff=args.z, structure=args.structure,
-        cross_section_A2=args.cross_section, contact_area_A2=args.contact_area)
+        cross_section_A2=args.cross_section, contact_area_A2=args.contact_area, contact_area=args.area_convention)
     write_json(args.out, table)
     png = Path(args.out).with_suffix(".png")
     plot_heating({label: table}, png)
@@ -221,6 +221,7 @@ def _stage(sub, name: str, help: str):
 
 def parser() -> argparse.ArgumentParser:
     from .al.config import Harvest
+    from .builders.nanoparticle import CONTACT_AREAS
     from .config import default
     from .demo import run_demo
     from .heat.config import BeamSpec
@@ -334,6 +335,9 @@ def parser() -> argparse.ArgumentParser:
     q.add_argument("--structure", help="STRUCT.data.json from a particle builder (areas)")
     q.add_argument("--cross-section", type=float, help="A^2")
     q.add_argument("--contact-area", type=float, help="A^2")
+    q.add_argument("--area-convention", choices=CONTACT_AREAS, default=None,
+                   help="the contact-area convention of G: hull (bottom layer's convex hull, as Nunez Valencia "
+                        "et al. 2024) or footprint; default: the --conductance JSON's, else hull")
     q.add_argument("--out", required=True, help="result JSON (and the plot beside it, .png)")
     q.set_defaults(func=_beam)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from .bulk import AU_A
-from .nanoparticle import au_particle, contact_area, cross_section
+from .nanoparticle import CONTACT_AREAS, au_particle, contact_area, contact_area_key, cross_section
 from .slabs import ANATASE_101_SPACING, RUTILE_110_SPACING, anatase_101_slab, rutile_110_slab
 
 SUBSTRATES = {"rutile110": rutile_110_slab, "anatase101": anatase_101_slab}
@@ -48,7 +48,8 @@ def particle_on_slab(diameter: float, substrate: str = "rutile110", layers: int 
     atoms.positions[:, 2] += 2.0 - z.min()
     atoms.cell[2] = [0, 0, z.max() - z.min() + vacuum]
     atoms.pbc = True
-    atoms.info.update(ennp_particle_atoms=len(particle), ennp_contact_area_A2=contact_area(particle),
+    atoms.info.update({contact_area_key(c): contact_area(particle, c) for c in CONTACT_AREAS})
+    atoms.info.update(ennp_particle_atoms=len(particle),
                       ennp_cross_section_A2=cross_section(particle), ennp_substrate=substrate,
                       ennp_slab_layers=layers, ennp_fixed_layers=fixed,
                       ennp_layer_spacing_A=float(LAYER_SPACING[substrate]))

@@ -36,7 +36,7 @@ OUTPUTS = "heat.json, steady/transient .json/.png, vdos.png, beam.png, uncertain
 def prepare(config: HeatConfig, workdir: Path) -> dict:
     """The structure (once) and the pair file; returns the NEMD regions."""
     meta = prepare_structure(config.structure, config.species, workdir, describe=lambda atoms: {
-        "regions": layout(atoms, config.nemd.cold_layers, config.nemd.hot_fraction)})
+        "regions": layout(atoms, config.nemd.cold_layers, config.nemd.hot_fraction, config.nemd.contact_area)})
     write_nemd_pair_file(config.pair.style, config.species, workdir / "pair.in", config.pair.model,
                          config.pair.file)
     write_monitor_file(workdir / "monitor.in", config.pair.bundle, config.monitor, config.species)
@@ -78,15 +78,16 @@ def beam_heating(config: HeatConfig, g: float, g_err: float, regions: dict, work
         low, high = b.range or (None, None)
         spec = eels.analyse_spectrum(b.spectrum, low, high)
         tables[f"spectrum {Path(b.spectrum).name}"] = heating_table(
-            g, g_err, spec["mean_energy_loss_eV"], spec["t_over_lambda"], cross, contact, b.dose_rates)
+            g, g_err, spec["mean_energy_loss_eV"], spec["t_over_lambda"], cross, contact, b.dose_rates,
+            regions["contact_area"])
     else:
         for e0 in b.energies_keV:
             mfp = eels.malis_mean_free_path(e0, b.z_eff, b.beta_mrad)
             table = heating_table(g, g_err, b.mean_energy_loss_eV, thickness / mfp, cross, contact,
-                                  b.dose_rates)
+                                  b.dose_rates, regions["contact_area"])
             table["inputs"].update(beam_energy_keV=e0, mean_free_path_A=mfp, thickness_A=thickness)
             tables[f"{e0:g} keV"] = table
-    result = {"conductance_from": b.conductance_from, "tables": tables}
+    result = {"conductance_from": b.conductance_from, "contact_area": regions["contact_area"], "tables": tables}
     write_json(workdir / "beam.json", result)
     plot_heating(tables, workdir / "beam.png")
     return result
@@ -114,14 +115,15 @@ def run_chain(config_path: str | Path, workdir: str | Path, until: str | None = 
                             "pair": config.pair.style, "model": config.pair.model, "bundle": config.pair.bundle,
                             "T0_K": s.T0,
                             "T_hot_K": s.T_hot, "dt_ps": s.dt, "damp_ps": s.damp, "seeds": s.seeds,
-                            "contact_area_A2": regions["contact_area_A2"],
+                            "contact_area": regions["contact_area"], "contact_area_A2": regions["contact_area_A2"],
                             "particle_atoms": regions["n_particle"],
                             "steps": vars(s.steady) if method == "steady" else vars(s.transient)}
         write_json(workdir / f"{method}.json", result)
         (plot_steady if method == "steady" else plot_transient)(runs, result, workdir / f"{method}.png")
         print(f"{method}: G = {result['G_MW_m2K']:.1f} +- {result['G_err_MW_m2K']:.1f} MW m^-2 K^-1 "
               f"at T_interface {result['T_interface_K']:.0f} K; {describe(result['uncertainty'])}", flush=True)
-        summary[method] = {k: result[k] for k in ("G_MW_m2K", "G_err_MW_m2K", "T_interface_K")}
+        summary[method] = {k: result[k] for k in ("G_MW_m2K", "G_err_MW_m2K", "T_interface_K", "contact_area",
+                                                  "contact_area_A2")}
     summary["uncertainty"] = uncertainty(monitored, config.monitor, members)
     plot_uncertainty(monitored, summary["uncertainty"], s.dt, workdir / "uncertainty.png",
                      title=f"NEMD ({', '.join(s.methods)}): {summary['uncertainty'].get('verdict')}")

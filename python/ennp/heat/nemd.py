@@ -15,11 +15,11 @@ from pathlib import Path
 import numpy as np
 
 from .. import lammps_inputs
+from ..builders.nanoparticle import CONTACT_AREAS, contact_area_key
 from ..builders.slabs import CUT_BELOW_LAYER
 from ..lammps.run import run_lammps
 
-LAYOUT_INFO = ("ennp_particle_atoms", "ennp_layer_spacing_A", "ennp_slab_layers", "ennp_fixed_layers",
-               "ennp_contact_area_A2")
+LAYOUT_INFO = ("ennp_particle_atoms", "ennp_layer_spacing_A", "ennp_slab_layers", "ennp_fixed_layers")
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,7 @@ class NemdSettings:
     cold_layers: int = 1            # substrate layers of the cold bath (above the fixed base)
     hot_fraction: float = 0.5       # about this fraction of particle atoms (its top layers) form the hot bath
     heat_capacity: str = "simulation"    # or dulong_petit (3 N k_B)
+    contact_area: str = "hull"      # G's area: hull (bottom layer's convex hull, as Nunez Valencia et al. 2024) or footprint (hull + half a spacing)
     nprocs: int = 1                 # MPI ranks per run
     parallel: int = 2               # runs at the same time
     steady: Steady = field(default_factory=Steady)    # the steady-state runs
@@ -87,9 +88,11 @@ class NemdSettings:
             raise ValueError(f"heat_capacity must be simulation or dulong_petit, not {self.heat_capacity!r}")
         if self.nprocs < 1 or self.parallel < 1:
             raise ValueError("nprocs and parallel must be >= 1")
+        if self.contact_area not in CONTACT_AREAS:
+            raise ValueError(f"contact_area must be one of {list(CONTACT_AREAS)}, not {self.contact_area!r}")
 
 
-def layout(atoms, cold_layers: int = 1, hot_fraction: float = 0.5) -> dict:
+def layout(atoms, cold_layers: int = 1, hot_fraction: float = 0.5, contact_area: str = "hull") -> dict:
     """Atom counts and z planes (A) of the NEMD regions of a particle-on-slab structure.
 
     Substrate atoms come first (ids 1..nsub). Fixed base: the builder's fixed
@@ -98,7 +101,7 @@ def layout(atoms, cold_layers: int = 1, hot_fraction: float = 0.5) -> dict:
     at least its bottom layer stays free: a bath at the interface itself would
     scatter phonons there and inflate G.
     """
-    missing = [k for k in LAYOUT_INFO if k not in atoms.info]
+    missing = [k for k in (*LAYOUT_INFO, contact_area_key(contact_area)) if k not in atoms.info]
     if missing:
         raise ValueError(f"structure lacks {missing}: build it with particle_on_slab")
     n_particle = int(atoms.info["ennp_particle_atoms"])
@@ -117,7 +120,8 @@ def layout(atoms, cold_layers: int = 1, hot_fraction: float = 0.5) -> dict:
     if len(gaps) == 0:
         raise ValueError("the particle is a single atomic layer: no room for a hot bath and a free part")
     cut = gaps[np.argmin(np.abs(gaps + 1 - hot_fraction * n_particle))]
-    return {"nsub": nsub, "n_particle": n_particle, "contact_area_A2": float(atoms.info["ennp_contact_area_A2"]),
+    return {"nsub": nsub, "n_particle": n_particle, "contact_area": contact_area,
+            "contact_area_A2": float(atoms.info[contact_area_key(contact_area)]),
             "z_fixed": float(z_fixed), "z_cold": float(z_fixed + cold_layers * spacing),
             "z_iface": float(zs.max() - (1 - CUT_BELOW_LAYER) * spacing),
             "z_hot": float((zp[cut] + zp[cut + 1]) / 2), "n_hot": int(cut + 1)}

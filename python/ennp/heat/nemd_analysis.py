@@ -162,6 +162,7 @@ def analyse(method: str, runs, seeds, regions: dict, heat_capacity: str = "simul
         per_seed.append({"seed": seed, **one})
     g, g_err = combine([s["G_MW_m2K"] for s in per_seed], [s["G_err_MW_m2K"] for s in per_seed])
     out = {"method": method, "G_MW_m2K": g, "G_err_MW_m2K": g_err,
+           "contact_area": regions.get("contact_area", "hull"), "contact_area_A2": area,
            "T_interface_K": float(np.mean([s["T_interface_K"] for s in per_seed])), "seeds": per_seed}
     if method == "steady":
         out["profile"] = read_profile(profile_file)

@@ -8,11 +8,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ..builders.nanoparticle import contact_area_key
 from .beam import beam_power, temperature_rise
 
 
-def read_conductance(path: str | Path) -> tuple[float, float]:
-    """G and its error (MW m^-2 K^-1) from an NEMD result JSON."""
+def read_conductance(path: str | Path) -> tuple[float, float, str | None]:
+    """G and its error (MW m^-2 K^-1) from an NEMD result JSON, and the contact-area convention
+    it was measured with (None where the JSON does not say)."""
     path = Path(path)
     try:
         data = json.loads(path.read_text())
@@ -20,12 +22,13 @@ def read_conductance(path: str | Path) -> tuple[float, float]:
         raise ValueError(f"{path}: cannot read the conductance JSON ({exc})") from exc
     if "G_MW_m2K" not in data:
         raise ValueError(f"{path}: no field G_MW_m2K (write it with the NEMD step)")
-    return float(data["G_MW_m2K"]), float(data.get("G_err_MW_m2K", 0.0))
+    return float(data["G_MW_m2K"]), float(data.get("G_err_MW_m2K", 0.0)), data.get("contact_area")
 
 
 def heating_table(g: float, g_err: float, mean_loss_eV: float, t_over_lambda: float,
-                  cross_section_A2: float, contact_area_A2: float, dose_rates) -> dict:
-    """dT (and its error from G) for each dose rate (e A^-2 s^-1)."""
+                  cross_section_A2: float, contact_area_A2: float, dose_rates, contact_area: str = "hull") -> dict:
+    """dT (and its error from G) for each dose rate (e A^-2 s^-1); ``contact_area``: the
+    convention of the area and of G (ennp.builders.nanoparticle.CONTACT_AREAS)."""
     rates = [float(r) for r in dose_rates]
     if not rates or min(rates) < 0:
         raise ValueError(f"dose rates must be non-negative, got {rates}")
@@ -35,7 +38,7 @@ def heating_table(g: float, g_err: float, mean_loss_eV: float, t_over_lambda: fl
             "delta_T_err_K": [t * g_err / g for t in dT],
             "inputs": {"G_MW_m2K": g, "G_err_MW_m2K": g_err, "mean_energy_loss_eV": mean_loss_eV,
                        "t_over_lambda": t_over_lambda, "cross_section_A2": cross_section_A2,
-                       "contact_area_A2": contact_area_A2}}
+                       "contact_area_A2": contact_area_A2, "contact_area": contact_area}}
 
 
 def beam_estimate(dose_rates, *, g: float | None = None, g_err: float = 0.0, conductance: str | None = None,
@@ -43,7 +46,7 @@ def beam_estimate(dose_rates, *, g: float | None = None, g_err: float = 0.0, con
                   t_over_lambda: float | None = None, diameter_A: float | None = None,
                   beam_energy_keV: float = 300.0, beta_mrad: float = 10.0, z_eff: float = 79.0,
                   structure: str | None = None, cross_section_A2: float | None = None,
-                  contact_area_A2: float | None = None) -> tuple[dict, str]:
+                  contact_area_A2: float | None = None, contact_area: str | None = None) -> tuple[dict, str]:
     """:func:`heating_table` from what the user has: G given or from an NEMD JSON; <E> and t/lambda
     from an ``ennp heat eels`` JSON, given, or (with the particle's diameter) the Malis mean free
     path; the areas given or from a particle builder's STRUCT.data.json. Returns (table, label)."""
@@ -51,15 +54,20 @@ def beam_estimate(dose_rates, *, g: float | None = None, g_err: float = 0.0, con
     from .beam import sphere_t_over_lambda
 
     if conductance:
-        g, g_err = read_conductance(conductance)
+        g, g_err, measured = read_conductance(conductance)
+        if measured and contact_area and measured != contact_area:
+            raise ValueError(f"{conductance}: G was measured per the {measured} contact area, not the "
+                             f"{contact_area} one asked for; dT = P / (G A) needs A of G's convention")
+        contact_area = contact_area or measured
     elif g is None:
         raise ValueError("give the conductance: --g VALUE or --conductance NEMD.json")
+    contact_area = contact_area or "hull"
     cross, contact = cross_section_A2, contact_area_A2
     if structure:
         meta = json.loads(Path(structure).read_text())
         try:
             cross = cross or meta["ennp_cross_section_A2"]
-            contact = contact or meta["ennp_contact_area_A2"]
+            contact = contact or meta[contact_area_key(contact_area)]
         except KeyError as exc:
             raise ValueError(f"{structure}: no field {exc} (write it with a particle builder)") from None
     if eels_json:
@@ -79,7 +87,7 @@ def beam_estimate(dose_rates, *, g: float | None = None, g_err: float = 0.0, con
             label = f"{beam_energy_keV:g} keV (Malis)"
     if not cross or not contact:
         raise ValueError("give --structure STRUCT.json or both --cross-section and --contact-area (A^2)")
-    return heating_table(g, g_err, loss, tl, cross, contact, dose_rates), label
+    return heating_table(g, g_err, loss, tl, cross, contact, dose_rates, contact_area), label
 
 
 def plot_heating(tables: dict, path: Path) -> None:
