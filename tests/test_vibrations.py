@@ -25,7 +25,7 @@ from ennp.lammps.run import run_lammps
 from ennp.vibrations.amplitudes import amplitudes
 from ennp.vibrations.analysis import analyse
 from ennp.lammps.data_file import fixed_height
-from ennp.vibrations.edge import edge_distance, falloff_distance, profile
+from ennp.vibrations.edge import decay_length, edge_distance, falloff_distance, profile
 from ennp.vibrations.harmonic import classical_msd, phonons
 from ennp.vibrations.potentials import write_vib_pair_file
 from ennp.vibrations.trajectory import read_trajectory
@@ -122,6 +122,10 @@ def test_amplitudes_recovered_through_rotation_drift_and_wrapping(tmp_path):
     # the edge profile falls to the interior within a few A
     assert r["profile"]["rms_amplitude_A"][0] > 1.3 * r["interior_rms_amplitude_A"]
     assert r["falloff_A"] is not None and 1.0 <= r["falloff_A"] <= 6.0
+    # the RMS amplitude is sqrt(6) sigma_xy = sqrt(6) (0.05 + 0.05 exp(-d / 2 A)): decay length 2 A
+    assert r["decay_fit"] == "fitted"
+    assert r["decay_length_A"] == pytest.approx(2.0, abs=max(0.3, 3 * r["decay_length_err_A"]))
+    assert r["edge_excess_rms_A"] == pytest.approx(np.sqrt(6) * 0.05, rel=0.2)
 
 
 def test_extxyz_and_cli(tmp_path):
@@ -169,6 +173,28 @@ def test_edge_profile_and_falloff_by_hand():
     assert fall["interior"] == pytest.approx(1.0) and fall["falloff_A"] == pytest.approx(2.1)
     with pytest.raises(ValueError, match="too small"):
         falloff_distance(prof, interior_from=9.0)
+
+
+def test_decay_length_is_fitted_and_does_not_shrink_with_noise():
+    """Per-atom amplitudes 0.10 + 0.05 exp(-d / 3 A) with noise: the fitted length recovers 3 A at
+    both noise levels, where the threshold falloff comes closer to the edge as the noise grows."""
+    rng = np.random.default_rng(4)
+    d = rng.uniform(0, 20, 1500)
+    truth = 0.10 + 0.05 * np.exp(-d / 3.0)
+    falloffs = []
+    for noise in (0.002, 0.01):
+        a = truth + rng.normal(0, noise, d.size)
+        fit = decay_length(d, a)
+        assert fit["reason"] == "fitted"
+        assert fit["decay_length_A"] == pytest.approx(3.0, abs=3 * fit["decay_length_err_A"])
+        assert fit["decay_length_err_A"] < 0.15 * 3.0
+        assert fit["fitted_interior"] == pytest.approx(0.10, abs=3 * noise / np.sqrt(d.size) * 5)
+        falloffs.append(falloff_distance(profile(d, a, bin_width=1.0), interior_from=12.0)["falloff_A"])
+    assert falloffs[1] < falloffs[0]
+    flat = decay_length(d, 0.1 + rng.normal(0, 0.01, d.size))
+    assert flat["decay_length_A"] is None and "no edge excess" in flat["reason"]
+    with pytest.raises(ValueError, match="at least four"):
+        decay_length(d[:3], truth[:3])
 
 
 def test_bulk_md_msd_matches_phonopy_harmonic(tmp_path):

@@ -1,4 +1,5 @@
-"""``ennp vibrations analyze``: per-atom amplitudes, edge profile and falloff of a trajectory."""
+"""``ennp vibrations analyze``: per-atom amplitudes, edge profile, its fitted decay length and
+falloff of a trajectory."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import numpy as np
 
 from ..files import write_json
 from .amplitudes import amplitudes
-from .edge import edge_distance, falloff_distance, profile
+from .edge import decay_length, edge_distance, falloff_distance, profile
 from .trajectory import Trajectory
 
 
@@ -37,9 +38,17 @@ def analyse(traj: Trajectory, elements=None, rigid: str = "full", blocks: int = 
     prof = profile(dist, rms, rms_err, bin_width)
     interior_from = interior_from if interior_from is not None else 0.6 * dist.max()
     fall = falloff_distance(prof, interior_from)
+    # unweighted: atoms differ physically, and five-block errors per atom are too noisy to weight by
+    fit = decay_length(dist, rms)
+    decay = {"decay_length_A": fit["decay_length_A"], "decay_length_err_A": fit["decay_length_err_A"],
+             "edge_excess_rms_A": fit["edge_excess"], "edge_excess_rms_err_A": fit["edge_excess_err"],
+             "fitted_interior_rms_A": fit["fitted_interior"], "decay_fit": fit["reason"]}
     if lattice_constant:
         fall["falloff_lattice_constants"] = None if fall["falloff_A"] is None else \
             fall["falloff_A"] / lattice_constant
+        for key in ("decay_length", "decay_length_err"):
+            decay[f"{key}_lattice_constants"] = None if decay[f"{key}_A"] is None else \
+                decay[f"{key}_A"] / lattice_constant
     per_atom = {"element": sel.symbols.tolist(), "mean_position_A": mean.round(5).tolist(),
                 "edge_distance_A": dist.round(4).tolist(), "layer": layers(mean[:, 2]).tolist(),
                 **{f"{k}_A2": amp[k].tolist() for k in ("msd", "msd_err", "msd_inplane", "msd_out_of_plane")}}
@@ -55,7 +64,16 @@ def analyse(traj: Trajectory, elements=None, rigid: str = "full", blocks: int = 
                         "rms_amplitude_err_A": prof["error"], "atoms": prof["atoms"]},
             "interior_rms_amplitude_A": fall["interior"], "interior_rms_amplitude_err_A": fall["interior_err"],
             "interior_from_A": interior_from, **{k: v for k, v in fall.items() if k.startswith("falloff")},
+            **decay,
             "per_atom": per_atom}
+
+
+def describe_edge(result: dict) -> str:
+    """One line on the edge profile: the fitted decay length and the threshold falloff."""
+    length, fall = result.get("decay_length_A"), result.get("falloff_A")
+    decay = f"edge decay length {length:.2f} +- {result['decay_length_err_A']:.2f} A" if length is not None \
+        else f"edge decay length not fitted ({result.get('decay_fit', 'no fit')})"
+    return f"{decay}; falloff to the interior value {'not reached' if fall is None else f'at {fall:.1f} A'}"
 
 
 def plot(result: dict, path: Path) -> None:
@@ -73,6 +91,12 @@ def plot(result: dict, path: Path) -> None:
     prof = result["profile"]
     axes[0].errorbar(prof["edge_distance_A"], prof["rms_amplitude_A"], prof["rms_amplitude_err_A"], fmt="o-")
     axes[0].axhline(result["interior_rms_amplitude_A"], color="grey", ls="--", label="interior")
+    if result.get("decay_length_A") is not None:
+        d = np.linspace(0, max(prof["edge_distance_A"]), 200)
+        d0 = min(pa["edge_distance_A"])
+        fit = result["fitted_interior_rms_A"] + result["edge_excess_rms_A"] * np.exp(-(d - d0) / result["decay_length_A"])
+        axes[0].plot(d, fit, color="C1", label=f"fit: L = {result['decay_length_A']:.2f} "
+                                               f"+- {result['decay_length_err_A']:.2f} A")
     if result.get("falloff_A") is not None:
         axes[0].axvline(result["falloff_A"], color="C3", ls=":", label=f"falloff {result['falloff_A']:.1f} A")
     axes[0].set(xlabel="distance from the edge (A)", ylabel="RMS amplitude (A)", title="edge profile")

@@ -23,7 +23,7 @@ from ..files import write_json
 from ..lammps.monitor import bundle_size, write_monitor_file
 from ..lammps.run import run_lammps
 from ..lammps.uncertainty import describe, plot_uncertainty, uncertainty
-from .analysis import analyse, write_results
+from .analysis import analyse, describe_edge, write_results
 from .config import VibConfig
 from .config import load_vib_config as load_config
 from .potentials import write_vib_pair_file
@@ -84,13 +84,12 @@ def run_chain(config_path: str | Path, workdir: str | Path, progress=print, unti
         result["uncertainty"] = trust
         write_results(result, workdir / "vib.json", workdir / "vib.png")
     vib = json.loads((workdir / "vib.json").read_text())
-    fall = vib.get("falloff_A")
     progress(f"analysis: RMS amplitude {vib['rms_amplitude_A']:.4f} A (interior "
-             f"{vib['interior_rms_amplitude_A']:.4f} A); falloff "
-             f"{'not reached' if fall is None else f'{fall:.1f} A'}; {describe(trust)}", flush=True)
+             f"{vib['interior_rms_amplitude_A']:.4f} A); {describe_edge(vib)}; {describe(trust)}", flush=True)
     summary = {"workdir": str(workdir), "atoms": meta["natoms"], "flake_atoms": vib["atoms"],
                **{k: vib[k] for k in ("msd_A2", "msd_err_A2", "rms_amplitude_A", "interior_rms_amplitude_A",
-                                      "falloff_A", "falloff_lattice_constants") if k in vib},
+                                      "falloff_A", "falloff_lattice_constants", "decay_length_A", "decay_length_err_A",
+                                      "decay_length_lattice_constants") if k in vib},
                "uncertainty": trust}
     if until == "analysis":
         return summary

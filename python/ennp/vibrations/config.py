@@ -48,7 +48,7 @@ class AnalysisSettings:
     rigid: str = "full"             # rigid motion removed per frame: full | translation | none
     blocks: int = 5                 # time blocks for the error bars
     bin: float = 1.0                # A, edge-distance bins
-    lattice_constant: float = 3.16  # A, the falloff is also given in lattice constants
+    lattice_constant: float = 3.16  # A, the decay length and falloff are also given in lattice constants
 
     def __post_init__(self):
         if not self.flake:
