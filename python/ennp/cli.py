@@ -116,11 +116,13 @@ def _eels(args) -> int:
     from .heat.eels import analyse_spectrum
 
     low, high = args.range if args.range else (None, None)
-    result = analyse_spectrum(args.spectrum, low, high)
+    result = analyse_spectrum(args.spectrum, low, high, args.tail)
     write_json(args.out, result)
+    tail = f" + a power-law tail E^-{result['tail_exponent']:.2f} beyond ({result['tail_share_of_mean_loss']:.1%} " \
+        "of <E>)" if result["tail"] == "power_law" else ""
     print(f"{args.spectrum}: t/lambda = {result['t_over_lambda']:.4f}, <E> = "
           f"{result['mean_energy_loss_eV']:.2f} eV over {result['range_eV'][0]:.1f}-"
-          f"{result['range_eV'][1]:.1f} eV -> {args.out}")
+          f"{result['range_eV'][1]:.1f} eV{tail} -> {args.out}")
     return 0
 
 
@@ -133,7 +135,8 @@ def _beam(args) -> int:
     table, label = beam_estimate(
         args.dose_rates, g=args.g, g_err=args.g_err, conductance=args.conductance, eels_json=args.eels,
         mean_loss_eV=args.mean_loss, t_over_lambda=args.t_over_lambda, diameter_A=args.diameter,
-        beam_energy_keV=args.beam_energy, beta_mrad=args.beta, z_eff=args.z, structure=args.structure,
+        beam_energy_keV=args.beam_energy, beta_mrad=args.beta, z_eff=args.z, mean_free_path=args.mean_free_path,
+        density_g_cm3=args.density, structure=args.structure,
         cross_section_A2=args.cross_section, contact_area_A2=args.contact_area, contact_area=args.area_convention)
     write_json(args.out, table)
     png = Path(args.out).with_suffix(".png")
@@ -147,17 +150,15 @@ def _beam(args) -> int:
 def _analyze(args) -> int:
     from pathlib import Path
 
-    from .vibrations.analysis import analyse, write_results
+    from .vibrations.analysis import analyse, describe_edge, write_results
     from .vibrations.trajectory import read_trajectory
 
     traj = read_trajectory(args.trajectory, args.species)
     result = analyse(traj, args.elements, args.rigid, args.blocks, args.bin, args.lattice_constant)
     png = Path(args.out).with_suffix(".png")
     write_results(result, Path(args.out), png)
-    fall = result.get("falloff_A")
     print(f"{result['atoms']} atoms, {result['frames']} frames: <|u|^2> = {result['msd_A2']:.4g} A^2, "
-          f"RMS amplitude {result['rms_amplitude_A']:.4g} A; falloff to the interior value "
-          f"{'not reached' if fall is None else f'at {fall:.1f} A from the edge'}")
+          f"RMS amplitude {result['rms_amplitude_A']:.4g} A; {describe_edge(result)}")
     print(f"wrote {args.out} and {png}")
     return 0
 
@@ -317,7 +318,10 @@ def parser() -> argparse.ArgumentParser:
     q = heat.add_parser("eels", help="t/lambda (log-ratio) and mean energy loss from a low-loss spectrum", **fmt)
     q.add_argument("spectrum", help=".msa, .dm3/.dm4, .hspy (anything hyperspy/rosettasciio reads)")
     q.add_argument("--range", nargs=2, type=float, metavar=("LOW", "HIGH"),
-                   help="energy-loss range (eV) for the mean loss (default: ZLP end to spectrum end)")
+                   help="energy-loss range (eV) for the mean loss (default: ZLP end to spectrum end, "
+                        "extrapolated beyond with --tail)")
+    q.add_argument("--tail", default="power_law", choices=["power_law", "none"],
+                   help="losses beyond the spectrum's end: a fitted power law A E^-r, or none (the range only)")
     q.add_argument("--out", required=True, help="result JSON")
     q.set_defaults(func=_eels)
     q = heat.add_parser("beam", help="steady-state temperature rise dT = P / (G A_contact) vs dose rate", **fmt)
@@ -328,10 +332,14 @@ def parser() -> argparse.ArgumentParser:
     q.add_argument("--eels", help="JSON from `ennp heat eels`")
     q.add_argument("--mean-loss", type=float, help="mean energy loss per inelastic event (eV)")
     q.add_argument("--t-over-lambda", type=float)
-    q.add_argument("--diameter", type=float, help="particle diameter (A): t/lambda from the Malis formula")
-    q.add_argument("--beam-energy", type=float, default=max(d(BeamSpec, "energies_keV")), help="keV (Malis)")
-    q.add_argument("--beta", type=float, default=d(BeamSpec, "beta_mrad"), help="collection semi-angle, mrad (Malis)")
-    q.add_argument("--z", type=float, default=d(BeamSpec, "z_eff"), help="(effective) atomic number (Malis)")
+    q.add_argument("--diameter", type=float, help="particle diameter (A): t/lambda from the mean free path")
+    q.add_argument("--beam-energy", type=float, default=max(d(BeamSpec, "energies_keV")), help="keV (mean free path)")
+    q.add_argument("--mean-free-path", choices=("total", "malis"), default=d(BeamSpec, "mean_free_path"),
+                   help="with --diameter: total (all scattering angles, Iakoubovskii et al. 2008) or malis "
+                        "(lambda at the collection angle --beta)")
+    q.add_argument("--density", type=float, default=d(BeamSpec, "density_g_cm3"), help="g/cm^3 (total mean free path)")
+    q.add_argument("--beta", type=float, default=d(BeamSpec, "beta_mrad"), help="collection semi-angle, mrad (malis)")
+    q.add_argument("--z", type=float, default=d(BeamSpec, "z_eff"), help="(effective) atomic number (malis)")
     q.add_argument("--structure", help="STRUCT.data.json from a particle builder (areas)")
     q.add_argument("--cross-section", type=float, help="A^2")
     q.add_argument("--contact-area", type=float, help="A^2")
@@ -354,7 +362,7 @@ def parser() -> argparse.ArgumentParser:
     q.add_argument("--blocks", type=int, default=d(AnalysisSettings, "blocks"), help="time blocks for the error bars")
     q.add_argument("--bin", type=float, default=d(AnalysisSettings, "bin"), help="edge-distance bin (A)")
     q.add_argument("--lattice-constant", type=float, default=d(AnalysisSettings, "lattice_constant"),
-                   help="A: falloff also in lattice constants")
+                   help="A: decay length and falloff also in lattice constants")
     q.set_defaults(func=_analyze)
     q = vib.add_parser("tem", help="HR-TEM images (abTEM multislice) from MD snapshots, the Einstein model "
                        "and the static structure; MD - Einstein; column contrast vs edge distance", **fmt)

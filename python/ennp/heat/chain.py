@@ -2,7 +2,7 @@
 
 Everything goes into one work folder; each step keeps what an earlier,
 interrupted run finished (the structure, every seed with a ``done`` marker),
-so the same command resumes. Outputs: structure.data(.json), pair.in, monitor.in,
+so the same command resumes. Outputs: structure.data(.json), pair.in, surface.in, monitor.in,
 {steady,transient}.json/.png, vdos.json/.png, beam.json/.png, heat.json; with a model
 bundle each seed's model_devi.out and devi.dump, and uncertainty.png.
 """
@@ -22,7 +22,7 @@ from ..lammps.uncertainty import describe, plot_uncertainty, uncertainty
 from . import eels
 from .config import HeatConfig
 from .config import load_heat_config as load_config
-from .nemd import layout, run_seeds, seed_dir
+from .nemd import layout, run_seeds, seed_dir, write_surface_group
 from .nemd_analysis import analyse, last_run, plot_steady, plot_transient
 from .potentials import write_nemd_pair_file
 from .report import heating_table, plot_heating
@@ -35,12 +35,15 @@ OUTPUTS = "heat.json, steady/transient .json/.png, vdos.png, beam.png, uncertain
 
 def prepare(config: HeatConfig, workdir: Path) -> dict:
     """The structure (once) and the pair file; returns the NEMD regions."""
+    s = config.nemd
     meta = prepare_structure(config.structure, config.species, workdir, describe=lambda atoms: {
-        "regions": layout(atoms, config.nemd.cold_layers, config.nemd.hot_fraction, config.nemd.contact_area)})
+        "regions": layout(atoms, s.cold_layers, s.hot_fraction, s.contact_area, s.free_layers, s.surface_cutoff)})
+    regions = dict(meta["regions"])
+    write_surface_group(workdir / "surface.in", regions.pop("siface_ids"))
     write_nemd_pair_file(config.pair.style, config.species, workdir / "pair.in", config.pair.model,
                          config.pair.file)
     write_monitor_file(workdir / "monitor.in", config.pair.bundle, config.monitor, config.species)
-    return {**meta["regions"], "cross_section_A2": meta.get("ennp_cross_section_A2"), "natoms": meta["natoms"]}
+    return {**regions, "cross_section_A2": meta.get("ennp_cross_section_A2"), "natoms": meta["natoms"]}
 
 
 def phonon_overlap(folder: Path, nsub: int, species, dt_ps: float, workdir: Path) -> dict:
@@ -69,23 +72,25 @@ def phonon_overlap(folder: Path, nsub: int, species, dt_ps: float, workdir: Path
 
 
 def beam_heating(config: HeatConfig, g: float, g_err: float, regions: dict, workdir: Path) -> dict:
-    """dT vs dose rate for the measured spectrum, or for each beam energy (Malis)."""
+    """dT vs dose rate for the measured spectrum, or for each beam energy (mean free path)."""
     b = config.beam
     cross, contact = regions["cross_section_A2"], regions["contact_area_A2"]
     thickness = regions["n_particle"] * AU_VOLUME_A3 / cross    # mean thickness seen by the beam
     tables = {}
     if b.spectrum:
         low, high = b.range or (None, None)
-        spec = eels.analyse_spectrum(b.spectrum, low, high)
-        tables[f"spectrum {Path(b.spectrum).name}"] = heating_table(
+        spec = eels.analyse_spectrum(b.spectrum, low, high, b.tail)
+        tables[f"spectrum {Path(b.spectrum).name}"] = table = heating_table(
             g, g_err, spec["mean_energy_loss_eV"], spec["t_over_lambda"], cross, contact, b.dose_rates,
             regions["contact_area"])
+        table["inputs"]["eels"] = spec    # t/lambda, <E>, their range and tail
     else:
         for e0 in b.energies_keV:
-            mfp = eels.malis_mean_free_path(e0, b.z_eff, b.beta_mrad)
+            mfp = eels.inelastic_mean_free_path(e0, b.mean_free_path, b.density_g_cm3, b.z_eff, b.beta_mrad)
             table = heating_table(g, g_err, b.mean_energy_loss_eV, thickness / mfp, cross, contact,
                                   b.dose_rates, regions["contact_area"])
-            table["inputs"].update(beam_energy_keV=e0, mean_free_path_A=mfp, thickness_A=thickness)
+            table["inputs"].update(beam_energy_keV=e0, mean_free_path_A=mfp, mean_free_path=b.mean_free_path,
+                                   thickness_A=thickness)
             tables[f"{e0:g} keV"] = table
     result = {"conductance_from": b.conductance_from, "contact_area": regions["contact_area"], "tables": tables}
     write_json(workdir / "beam.json", result)
@@ -106,10 +111,11 @@ def run_chain(config_path: str | Path, workdir: str | Path, until: str | None = 
     monitored = []
     for method in s.methods:
         folders = run_seeds(method, workdir, s, regions, workdir / "structure.data", workdir / "pair.in",
-                            workdir / "monitor.in")
+                            workdir / "surface.in", workdir / "monitor.in")
         monitored += folders
         runs = [last_run(f) for f in folders]    # each log read once, for the analysis and the plot
-        result = analyse(method, runs, s.seeds, regions, s.heat_capacity, folders[0] / "profile.dat")
+        result = analyse(method, runs, s.seeds, regions, s.heat_capacity, folders[0] / "profile.dat",
+                         s.transient.protocol, s.fit_stop_K)
         result["uncertainty"] = uncertainty(folders, config.monitor, members)
         result["inputs"] = {"structure": config.structure.builder, "builder_args": config.structure.args,
                             "pair": config.pair.style, "model": config.pair.model, "bundle": config.pair.bundle,

@@ -19,12 +19,15 @@ from .nemd import NemdSettings
 class BeamSpec:
     conductance_from: str = "transient"     # which NEMD method's G sets the temperature rise
     dose_rates: list[float] = field(default_factory=lambda: [1e5, 1e6, 1e7])    # e / A^2 / s
-    spectrum: str = ""              # low-loss EELS file; empty: Malis mean free path
+    spectrum: str = ""              # low-loss EELS file; empty: t/lambda from the particle's thickness and the mean free path
     range: list[float] = field(default_factory=list)    # eV, mean-loss window (spectrum only)
+    tail: str = "power_law"         # spectrum without range: losses beyond its end from a fitted power law, or none
     mean_energy_loss_eV: float = 44.0       # without a spectrum (Au, Nunez Valencia et al. 2024)
-    energies_keV: list[float] = field(default_factory=lambda: [80.0, 300.0])    # beam energies without a spectrum (Malis), one curve each
-    beta_mrad: float = 10.0         # collection semi-angle of the spectrometer (Malis)
-    z_eff: float = 79.0             # effective atomic number (Malis)
+    energies_keV: list[float] = field(default_factory=lambda: [80.0, 300.0])    # beam energies without a spectrum, one curve each
+    mean_free_path: str = "total"   # without a spectrum: total (all angles, Iakoubovskii et al. 2008) or malis (lambda at beta)
+    density_g_cm3: float = 19.32    # of the particle (total mean free path; Au)
+    beta_mrad: float = 10.0         # collection semi-angle of the spectrometer (malis)
+    z_eff: float = 79.0             # effective atomic number (malis)
 
     def __post_init__(self):
         if self.conductance_from not in ("steady", "transient"):
@@ -37,6 +40,12 @@ class BeamSpec:
             raise ValueError("without a spectrum, energies_keV must list positive beam energies")
         if self.mean_energy_loss_eV <= 0:
             raise ValueError("mean_energy_loss_eV must be positive")
+        if self.tail not in ("power_law", "none"):
+            raise ValueError(f"tail must be power_law or none, not {self.tail!r}")
+        if self.mean_free_path not in ("total", "malis"):
+            raise ValueError(f"mean_free_path must be total or malis, not {self.mean_free_path!r}")
+        if self.density_g_cm3 <= 0:
+            raise ValueError("density_g_cm3 must be positive")
 
 
 @dataclass(frozen=True)

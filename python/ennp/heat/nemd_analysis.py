@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from ..lammps.outputs import read_thermo
-from .conductance import (block_average, dulong_petit, fit_exponential_decay, heat_current,
-                          steady_state_conductance, transient_conductance)
+from .conductance import (block_average, driven_decay, dulong_petit, fit_exponential_decay, fit_two_reservoirs,
+                          heat_current, statistical_inefficiency, steady_state_conductance, transient_conductance)
 
 
 def last_run(folder: Path) -> dict:
@@ -45,32 +45,57 @@ def steady_seed(th: dict, area_A2: float, blocks: int = 5) -> dict:
             "delta_T_err_K": float(np.hypot(tp_err, ts_err)), "G_MW_m2K": g, "G_err_MW_m2K": g_err}
 
 
-def heat_capacity_from_run(temperature, energy, samples_per_block: int) -> tuple[float, float]:
-    """dE/dT (eV/K) of block means of a particle's energy and temperature, and its error."""
+def heat_capacity_from_run(temperature, energy, instrument, samples_per_block: int) -> tuple[float, float]:
+    """dE/dT (eV/K) of a cooling particle and its error, by instrumental variables: C =
+    cov(E, z) / cov(T, z), with z a smooth function of time that follows the true temperature
+    (the fitted decay). Least squares of E on the measured T is biased low by the noise of T
+    (errors in variables: the slope shrinks by var(T_true) / var(T_measured)); z is blind to that
+    noise. On block means, so the error formula sees nearly independent residuals."""
     n = len(temperature) // samples_per_block * samples_per_block
     if n < 3 * samples_per_block:
         raise ValueError("too few samples to measure the heat capacity")
-    tb = np.asarray(temperature[:n]).reshape(-1, samples_per_block).mean(axis=1)
-    eb = np.asarray(energy[:n]).reshape(-1, samples_per_block).mean(axis=1)
-    (slope, _), cov = np.polyfit(tb, eb, 1, cov=True)
-    return float(slope), float(np.sqrt(cov[0, 0]))
+    tb, eb, zb = (np.asarray(a[:n], float).reshape(-1, samples_per_block).mean(axis=1)
+                  for a in (temperature, energy, instrument))
+    tc, ec, zc = tb - tb.mean(), eb - eb.mean(), zb - zb.mean()
+    if abs(tc @ zc) < 1e-12 * np.sqrt((tc @ tc) * (zc @ zc)) or not np.any(zc):
+        raise ValueError("the particle's temperature does not change: no heat capacity from this run")
+    slope = float((ec @ zc) / (tc @ zc))
+    resid = ec - slope * tc
+    var = float(resid @ resid) / max(len(tb) - 2, 1)
+    g = statistical_inefficiency(resid)
+    return slope, float(np.sqrt(var * g * (zc @ zc)) / abs(tc @ zc))
+
+
+SUBSTRATE_TEMPERATURE = {"local": "c_T_siface", "published": "c_T_substrate"}    # by Transient.protocol
 
 
 def transient_seed(th: dict, area_A2: float, n_particle: int, heat_capacity: str = "simulation",
-                   block_ps: float = 1.0) -> dict:
-    """Fit of the decay of T_particle - T_surface and G = C / (A tau) for one transient run."""
+                   block_ps: float = 1.0, protocol: str = "local", stop_below_K: float | None = None) -> dict:
+    """G = C / (A tau) for one transient run: tau from the particle's cooling against the measured
+    substrate temperature (:func:`fit_two_reservoirs`, down to ``stop_below_K``; the surface under
+    the particle, or with ``protocol`` published the whole mobile substrate), C from the run or
+    3 N k_B. The exponential fit of T_p - T_s (constant substrate) is kept for comparison."""
     t = th["Time"] - th["Time"][0]
-    delta_T = th["c_T_particle"] - th["c_T_siface"]
-    fit = fit_exponential_decay(t, delta_T)
+    tp, ts = th["c_T_particle"], th[SUBSTRATE_TEMPERATURE[protocol]]
+    fit = fit_two_reservoirs(t, tp, ts, stop_below_K)
+    expo = fit_exponential_decay(t, tp - ts)
     per_block = max(1, int(round(block_ps / (t[1] - t[0]))))
-    c_sim, c_sim_err = heat_capacity_from_run(th["c_T_particle"], th["v_E_particle"], per_block)
+    fitted = slice(0, fit["fitted_samples"])
+    # instrument: a smooth decay, blind to the noise of T_p and E (the two-reservoir model is not:
+    # it follows the measured T_s, whose fluctuations trade energy with the particle)
+    smooth = np.exp(-t[fitted] / expo["tau_ps"])
+    c_sim, c_sim_err = heat_capacity_from_run(tp[fitted], th["v_E_particle"][fitted], smooth, per_block)
     c, c_err = (c_sim, c_sim_err) if heat_capacity == "simulation" else (dulong_petit(n_particle), 0.0)
     g, _ = transient_conductance(c, area_A2, fit["tau_ps"])
     g_err = g * float(np.hypot(fit["tau_err_ps"] / fit["tau_ps"], c_err / c))
     # G depends on temperature: heat crossed the interface at this mean temperature
     # (weighted by the heat flow, i.e. by dT), where the steady state's is (T_particle + T_surface) / 2
-    t_iface = float(np.sum(delta_T * (th["c_T_particle"] + th["c_T_siface"]) / 2) / np.sum(delta_T))
-    return {**fit, "T_interface_K": t_iface, "C_eV_K": c, "C_err_eV_K": c_err, "C_simulation_eV_K": c_sim,
+    delta_T = (tp - ts)[fitted]
+    t_iface = float(np.sum(delta_T * (tp + ts)[fitted] / 2) / np.sum(delta_T))
+    return {**fit, "protocol": protocol, "substrate_temperature": SUBSTRATE_TEMPERATURE[protocol],
+            "exponential_dT0_K": expo["dT0"], "exponential_tau_ps": expo["tau_ps"],
+            "exponential_tau_err_ps": expo["tau_err_ps"],
+            "T_interface_K": t_iface, "C_eV_K": c, "C_err_eV_K": c_err, "C_simulation_eV_K": c_sim,
             "C_dulong_petit_eV_K": dulong_petit(n_particle), "G_MW_m2K": g, "G_err_MW_m2K": g_err}
 
 
@@ -137,11 +162,14 @@ def plot_transient(runs, result: dict, path: Path) -> None:
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
     for th, seed in zip(runs, result["seeds"]):
         t = th["Time"] - th["Time"][0]
-        line, = ax1.plot(t, th["c_T_particle"] - th["c_T_siface"], lw=0.6, alpha=0.7)
-        ax1.plot(t, seed["dT0"] * np.exp(-t / seed["tau_ps"]), color=line.get_color(), lw=2,
-                 label=f"seed {seed['seed']}: tau = {seed['tau_ps']:.1f} ps")
+        ts = th[seed["substrate_temperature"]]
+        line, = ax1.plot(t, th["c_T_particle"], lw=0.6, alpha=0.7)
+        ax1.plot(t, ts, lw=0.6, alpha=0.7, color=line.get_color(), ls=":")
+        fitted = slice(0, seed["fitted_samples"])
+        ax1.plot(t[fitted], driven_decay(t[fitted], ts[fitted], seed["T_particle0_K"], 1 / seed["tau_ps"]),
+                 color=line.get_color(), lw=2, label=f"seed {seed['seed']}: tau = {seed['tau_ps']:.1f} ps")
         ax2.plot(th["c_T_particle"], th["v_E_particle"], ".", ms=2, color=line.get_color())
-    ax1.set(xlabel="time (ps)", ylabel="T_particle - T_surface (K)",
+    ax1.set(xlabel="time (ps)", ylabel="T (K): particle, substrate (dotted), fit",
             title=f"G = {result['G_MW_m2K']:.1f} +- {result['G_err_MW_m2K']:.1f} MW/m^2/K")
     ax2.set(xlabel="T_particle (K)", ylabel="E_particle (eV)", title="heat capacity: slope")
     ax1.legend(fontsize=7)
@@ -151,14 +179,16 @@ def plot_transient(runs, result: dict, path: Path) -> None:
 
 
 def analyse(method: str, runs, seeds, regions: dict, heat_capacity: str = "simulation",
-            profile_file: Path | None = None) -> dict:
+            profile_file: Path | None = None, protocol: str = "local", stop_below_K: float | None = None) -> dict:
     """G of ``method`` combined over the seeds' :func:`last_run` tables, with per-seed details
-    (and, for the steady state, the temperature profile of ``profile_file``)."""
+    (and, for the steady state, the temperature profile of ``profile_file``; for the transient,
+    ``protocol`` and ``stop_below_K`` as :func:`transient_seed`)."""
     area = regions["contact_area_A2"]
     per_seed = []
     for th, seed in zip(runs, seeds):
         one = steady_seed(th, area) if method == "steady" else \
-            transient_seed(th, area, regions["n_particle"], heat_capacity)
+            transient_seed(th, area, regions["n_particle"], heat_capacity, protocol=protocol,
+                           stop_below_K=stop_below_K)
         per_seed.append({"seed": seed, **one})
     g, g_err = combine([s["G_MW_m2K"] for s in per_seed], [s["G_err_MW_m2K"] for s in per_seed])
     out = {"method": method, "G_MW_m2K": g, "G_err_MW_m2K": g_err,
@@ -168,5 +198,5 @@ def analyse(method: str, runs, seeds, regions: dict, heat_capacity: str = "simul
         out["profile"] = read_profile(profile_file)
         out["imbalance"] = float(np.mean([s["imbalance"] for s in per_seed]))
     else:
-        out["heat_capacity"] = heat_capacity
+        out.update(heat_capacity=heat_capacity, protocol=protocol, fitted_down_to_K=stop_below_K)
     return out

@@ -45,10 +45,11 @@ def beam_estimate(dose_rates, *, g: float | None = None, g_err: float = 0.0, con
                   eels_json: str | None = None, mean_loss_eV: float | None = None,
                   t_over_lambda: float | None = None, diameter_A: float | None = None,
                   beam_energy_keV: float = 300.0, beta_mrad: float = 10.0, z_eff: float = 79.0,
+                  mean_free_path: str = "total", density_g_cm3: float = 19.32,
                   structure: str | None = None, cross_section_A2: float | None = None,
                   contact_area_A2: float | None = None, contact_area: str | None = None) -> tuple[dict, str]:
     """:func:`heating_table` from what the user has: G given or from an NEMD JSON; <E> and t/lambda
-    from an ``ennp heat eels`` JSON, given, or (with the particle's diameter) the Malis mean free
+    from an ``ennp heat eels`` JSON, given, or (with the particle's diameter) the mean free
     path; the areas given or from a particle builder's STRUCT.data.json. Returns (table, label)."""
     from . import eels
     from .beam import sphere_t_over_lambda
@@ -81,10 +82,11 @@ def beam_estimate(dose_rates, *, g: float | None = None, g_err: float = 0.0, con
         loss, tl, label = mean_loss_eV, t_over_lambda, "given t/lambda"
         if tl is None:
             if diameter_A is None:
-                raise ValueError("give --t-over-lambda, or --diameter (A) to use the Malis mean free path")
-            tl = sphere_t_over_lambda(diameter_A, eels.malis_mean_free_path(beam_energy_keV, z_eff, beta_mrad))
+                raise ValueError("give --t-over-lambda, or --diameter (A) to use the mean free path")
+            mfp = eels.inelastic_mean_free_path(beam_energy_keV, mean_free_path, density_g_cm3, z_eff, beta_mrad)
+            tl = sphere_t_over_lambda(diameter_A, mfp)
             cross = cross or np.pi * diameter_A**2 / 4
-            label = f"{beam_energy_keV:g} keV (Malis)"
+            label = f"{beam_energy_keV:g} keV ({mean_free_path} mean free path {mfp:.0f} A)"
     if not cross or not contact:
         raise ValueError("give --structure STRUCT.json or both --cross-section and --contact-area (A^2)")
     return heating_table(g, g_err, loss, tl, cross, contact, dose_rates, contact_area), label
