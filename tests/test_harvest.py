@@ -23,7 +23,7 @@ from ase.build import bulk, fcc111
 
 from ennp.al.carving import carve
 from ennp.al.centres import pick_centres
-from ennp.al.harvest import doubtful_frames, source_dumps
+from ennp.al.harvest import _carve_pieces, admissible_deviations, doubtful_frames, source_dumps
 
 ENNP = str(Path(sys.executable).with_name("ennp"))
 A_AU = 4.08
@@ -123,6 +123,31 @@ def test_two_hot_spots_give_centres_in_both():
     assert pick_centres([atoms], [eps], 1.0, 4, 4.5, ["Au"]) == []
 
 
+def test_failed_regions_are_not_harvested(tmp_path):
+    """A spot the ensemble has given up on (eps_i above trust_hi) and a milder one: centres come
+    from the milder spot only, none within core + buffer of a failed atom (checked against ASE's
+    minimum-image distances); a run failed everywhere is an error that says why."""
+    from ennp.al.config import Harvest
+
+    atoms = au_crystal()
+    d = atoms.get_distances(0, range(len(atoms)), mic=True)
+    far = int(np.argmax(d))
+    atoms.arrays["eps"] = hot_spots(atoms, [(0, 3.0), (far, 0.3)])
+    eps = admissible_deviations(atoms, 0.1, 1.0, 9.0)
+    failed = np.flatnonzero(atoms.arrays["eps"] >= 1.0)
+    assert failed.size and not np.isfinite(eps[failed]).any()
+    for i in np.flatnonzero(np.isfinite(eps)):
+        assert atoms.get_distances(i, failed, mic=True).min() > 9.0 and 0.1 <= eps[i] < 1.0
+    centres = pick_centres([atoms], [eps], 0.1, 4, 4.5, ["Au"])
+    assert centres and all(atoms.get_distance(i, far, mic=True) < atoms.get_distance(i, 0, mic=True)
+                           for _, i in centres)
+
+    dump = write_dump(tmp_path / "failed.dump", atoms, {"c_ennp_devi[1]": np.full(len(atoms), 2.0)})
+    with pytest.raises(ValueError, match=r"is at or within 9.0 A of one at eps_i >= trust_hi 1 eV/A .*"
+                                         r"broken down there"):
+        _carve_pieces([dump], ["Au"], None, Harvest(), 0.1, 1.0, 4.5, 4.5, lambda *a, **k: None)
+
+
 def write_dump(path: Path, atoms, columns: dict, element: bool = True, step: int = 0) -> Path:
     """A LAMMPS text dump (orthogonal box, pp pp pp) written by hand."""
     names = ["id", "type"] + (["element"] if element else []) + ["xu", "yu", "zu"] + list(columns)
@@ -175,7 +200,7 @@ def test_a_run_folder_names_its_dumps_and_level_through_its_uncertainty_block(tm
     write_dump(run / "devi.dump", au_crystal(2), {"c_ennp_devi[1]": np.ones(32)})
     block = {"monitored": True, "trust_lo": 0.07, "trust_hi": 0.2, "model_devi_files": [str(run / "model_devi.out")]}
     (tmp_path / "md" / "md.json").write_text(json.dumps({"steps": 10, "uncertainty": block}))
-    assert source_dumps(tmp_path / "md") == ([run / "devi.dump"], 0.07)
+    assert source_dumps(tmp_path / "md") == ([run / "devi.dump"], 0.07, 0.2)
 
 
 def test_buffer_labels_do_not_enter_the_loss(tmp_path):

@@ -76,7 +76,8 @@ def _al(args) -> int:
         names = {"max": "max_pieces", "max_atoms": "max_atoms", "core": "core", "buffer": "buffer",
                  "column": "column", "allow_close": "allow_close"}
         overrides = {field: getattr(args, arg) for arg, field in names.items() if getattr(args, arg) is not None}
-        harvest(args.source, args.into, overrides=overrides, trust_lo=args.trust_lo, elements=args.elements)
+        harvest(args.source, args.into, overrides=overrides, trust_lo=args.trust_lo, trust_hi=args.trust_hi,
+                elements=args.elements)
     elif args.subverb == "report":
         paths = write_report(args.workdir, args.out)
         print(f"wrote {paths['png']} and {paths['json']}")
@@ -299,6 +300,9 @@ def parser() -> argparse.ArgumentParser:
                    help="buffer width in A (default: r_max x num_layers, the receptive field)")
     q.add_argument("--trust-lo", type=float, default=None,
                    help="eps_i level of a centre in eV/A (default: the run's monitoring level, else the AL run's trust.lo)")
+    q.add_argument("--trust-hi", type=float, default=None,
+                   help="eps_i in eV/A from which an atom and its surroundings are not harvested (failed, as "
+                        "DP-GEN discards; default: the run's monitoring level, else the AL run's trust.hi)")
     q.add_argument("--column", default=None, help=f"the dump's deviation column (default {d(Harvest, 'column')})")
     q.add_argument("--elements", nargs="+", default=None,
                    help="elements of LAMMPS types 1, 2, ... for a dump without an element column")

@@ -4,8 +4,11 @@ doubts in a large monitored run, labelled and added to the active-learning run.
 SOURCE is a monitored run folder (ennp md, heat or vibrations with a bundle:
 the result JSONs' ``uncertainty.model_devi_files`` name the runs, each with a
 ``devi.dump`` of every atom's eps_i), or one LAMMPS text dump with a per-atom
-deviation column. Centres: atoms with eps_i >= trust_lo (``--trust-lo``, else
-the run's monitoring level, else the AL run's ``trust.lo``), chosen diverse
+deviation column. Centres: atoms with trust_lo <= eps_i < trust_hi (``--trust-lo``,
+``--trust-hi``, else the run's monitoring levels, else the AL run's ``trust``), none
+within core + buffer of an atom at eps_i >= trust_hi: as DP-GEN discards its failed
+frames, a region the ensemble doubts that much is taken for unphysical (atoms thrown
+together by a model that broke down) and not labelled. Chosen diverse
 (:mod:`.centres`); pieces: :mod:`.carving`. They are labelled with the AL
 run's labeller and backend, resumable like every label step; failures are
 recorded in labelled.extxyz.failed.json and never added. A harvest is
@@ -33,7 +36,7 @@ from ..files import write_frames, write_json
 from ..lammps.monitor import DEVI_FILE
 from ..lammps.outputs import dump_frames, frame_to_atoms
 from ..lammps.uncertainty import DEVI_DUMP
-from .carving import carve
+from .carving import carve, minimum_image
 from .centres import pick_centres
 from .loop import label_frames, load_run
 from .pieces import RECORD, SPLIT, read_split
@@ -41,14 +44,14 @@ from .state import State, exclusive, gen_dir
 from .training import core_force_rmse, stderr_progress
 
 
-def source_dumps(source: str | Path) -> tuple[list[Path], float | None]:
-    """The dumps with eps_i of SOURCE and, for a run folder, its monitoring trust_lo."""
+def source_dumps(source: str | Path) -> tuple[list[Path], float | None, float | None]:
+    """The dumps with eps_i of SOURCE and, for a run folder, its monitoring trust_lo and trust_hi."""
     source = Path(source)
     if source.is_file():
-        return [source], None
+        return [source], None, None
     if not source.is_dir():
         raise FileNotFoundError(f"{source}: no such run folder or dump")
-    dumps, levels = [], []
+    dumps, levels, highs = [], [], []
     for path in sorted(source.rglob("*.json")):
         try:
             data = json.loads(path.read_text())
@@ -56,6 +59,8 @@ def source_dumps(source: str | Path) -> tuple[list[Path], float | None]:
             continue
         for block in _uncertainty_blocks(data):
             levels.append(block["trust_lo"])
+            if block.get("trust_hi") is not None:
+                highs.append(block["trust_hi"])
             for devi in block.get("model_devi_files", []):
                 dump = Path(devi).with_name(DEVI_DUMP)
                 if dump.is_file() and dump not in dumps:
@@ -65,7 +70,7 @@ def source_dumps(source: str | Path) -> tuple[list[Path], float | None]:
     if not dumps:
         raise ValueError(f"{source}: not a monitored run: no result JSON with an uncertainty block, and no "
                          f"{DEVI_DUMP} next to a {DEVI_FILE} (run with a model bundle, or give a dump)")
-    return dumps, (min(levels) if levels else None)
+    return dumps, (min(levels) if levels else None), (min(highs) if highs else None)
 
 
 def _uncertainty_blocks(data):
@@ -117,7 +122,8 @@ def last_trained(state: State) -> int:
 
 
 def harvest(source: str | Path, workdir: str | Path, *, overrides: dict | None = None,
-            trust_lo: float | None = None, elements=None, progress=stderr_progress) -> dict:
+            trust_lo: float | None = None, trust_hi: float | None = None, elements=None,
+            progress=stderr_progress) -> dict:
     """Carve, label and add the pieces; returns the harvest's record (harvest.json)."""
     workdir = Path(workdir)
     State(workdir)
@@ -131,10 +137,14 @@ def harvest(source: str | Path, workdir: str | Path, *, overrides: dict | None =
         model = config.training.model
         r_core = settings.core if settings.core is not None else model.r_max
         r_buffer = settings.buffer if settings.buffer is not None else model.r_max * model.num_layers
-        dumps, source_lo = source_dumps(source)
+        dumps, source_lo, source_hi = source_dumps(source)
         lo = trust_lo if trust_lo is not None else source_lo if source_lo is not None else config.trust.lo
+        hi = trust_hi if trust_hi is not None else source_hi if source_hi is not None else config.trust.hi
+        if not lo < hi:
+            raise ConfigError(f"ennp al harvest: need trust_lo < trust_hi, got {lo:g} and {hi:g} eV/A "
+                              "(--trust-lo, --trust-hi, else the run's monitoring levels)")
         key = content_key("harvest", [(str(d.resolve()), d.stat().st_size, d.stat().st_mtime_ns) for d in dumps],
-                          asdict(settings), lo, r_core, r_buffer, list(elements or []))
+                          asdict(settings), lo, hi, r_core, r_buffer, list(elements or []))
         folder = gen_dir(workdir, gen) / "harvest" / key[:12]
         if (folder / RECORD).is_file():
             progress(f"{source}: already harvested into {folder}")
@@ -142,8 +152,9 @@ def harvest(source: str | Path, workdir: str | Path, *, overrides: dict | None =
         folder.mkdir(parents=True, exist_ok=True)
         pieces_file = folder / "pieces.extxyz"
         if not pieces_file.is_file():
-            carved = _carve_pieces(dumps, config.species, elements, settings, lo, r_core, r_buffer, progress)
+            carved = _carve_pieces(dumps, config.species, elements, settings, lo, hi, r_core, r_buffer, progress)
             (folder / "carving.json").write_text(json.dumps(carved["log"], indent=1))
+            write_json(folder / "screening.json", carved["screening"])
             write_frames(pieces_file, carved["pieces"])
         progress(f"harvest: labelling the pieces with {config.label.labeller}")
         t0 = time.monotonic()
@@ -152,7 +163,8 @@ def harvest(source: str | Path, workdir: str | Path, *, overrides: dict | None =
         models = [Path(m).parent / "out" / "last.ckpt" for m in state.done(gen, "train")["models"]]
         before = core_force_rmse(models, held_out) if held_out else float("nan")
         record = {"source": str(source), "dumps": [str(d) for d in dumps], "generation": gen,
-                  "trust_lo": lo, "r_core_A": r_core, "r_buffer_A": r_buffer, "settings": asdict(settings),
+                  "trust_lo": lo, "trust_hi": hi, **json.loads((folder / "screening.json").read_text()),
+                  "r_core_A": r_core, "r_buffer_A": r_buffer, "settings": asdict(settings),
                   "pieces": len(json.loads((folder / "carving.json").read_text())), "labelled": n,
                   "failed": len(failed), "held_out": len(held_out), "core_force_rmse_before": before,
                   "label_seconds": time.monotonic() - t0}
@@ -164,15 +176,42 @@ def harvest(source: str | Path, workdir: str | Path, *, overrides: dict | None =
         return record
 
 
-def _carve_pieces(dumps, species, elements, settings, lo, r_core, r_buffer, progress) -> dict:
+def admissible_deviations(frame, lo: float, hi: float, reach: float) -> np.ndarray:
+    """eps_i of ``frame`` with -inf where an atom may not be a centre: at or above ``hi``, or
+    within ``reach`` (core + buffer, A) of an atom at or above ``hi``, whose piece would carry it."""
+    eps = np.asarray(frame.arrays["eps"], float)
+    failed = np.flatnonzero(eps >= hi)
+    ok = (eps >= lo) & (eps < hi)
+    for i in np.flatnonzero(ok):
+        if failed.size:
+            gaps = np.linalg.norm(minimum_image(frame.positions[failed] - frame.positions[i], frame.cell[:],
+                                                frame.pbc), axis=1)
+            ok[i] = gaps.min() > reach
+    return np.where(ok, eps, -np.inf)
+
+
+def _carve_pieces(dumps, species, elements, settings, lo, hi, r_core, r_buffer, progress) -> dict:
     frames = []
     for dump in dumps:
         frames += doubtful_frames(dump, settings.column, species, elements, lo)
     if not frames:
         raise ValueError(f"no atom reaches eps_i >= trust_lo {lo:g} eV/A in {[str(d) for d in dumps]}: "
                          "nothing to harvest")
-    centres = pick_centres(frames, [f.arrays["eps"] for f in frames], lo, settings.max_pieces, r_core,
-                           list(species), allow_close=settings.allow_close)
+    eps = [admissible_deviations(f, lo, hi, r_core + r_buffer) for f in frames]
+    screening = {"doubtful_atoms": int(sum((f.arrays["eps"] >= lo).sum() for f in frames)),
+                 "failed_atoms": int(sum((f.arrays["eps"] >= hi).sum() for f in frames)),
+                 "admissible_atoms": int(sum(np.isfinite(e).sum() for e in eps))}
+    if not screening["admissible_atoms"]:
+        raise ValueError(f"every atom at eps_i >= trust_lo {lo:g} eV/A in {[str(d) for d in dumps]} is at or "
+                         f"within {r_core + r_buffer:.1f} A of one at eps_i >= trust_hi {hi:g} eV/A "
+                         f"({screening['failed_atoms']} such atom-frames): the ensemble has broken down there "
+                         "and the configurations are not worth labelling; train it on smaller systems of "
+                         "that kind first (ennp al), or harvest an earlier, shorter or cooler run")
+    progress(f"harvest: {screening['admissible_atoms']} of {screening['doubtful_atoms']} doubtful atom-frames "
+             f"can be centres ({screening['failed_atoms']} at eps_i >= trust_hi {hi:g} eV/A, kept out with "
+             f"their surroundings)")
+    centres = pick_centres(frames, eps, lo, settings.max_pieces, r_core, list(species),
+                           allow_close=settings.allow_close)
     rng = np.random.default_rng(settings.seed)
     n_test = int(round(settings.test_fraction * len(centres)))
     if settings.test_fraction > 0 and len(centres) >= 2:
@@ -201,7 +240,7 @@ def _carve_pieces(dumps, species, elements, settings, lo, r_core, r_buffer, prog
         progress(f"harvest: piece {k + 1}/{len(centres)} around atom {frame.arrays['id'][i]} at step "
                  f"{frame.info['step']} (eps {entry['eps']:.3f} eV/A): {len(atoms)} atoms, "
                  f"{piece.core_atoms} in the core{note}")
-    return {"pieces": pieces, "log": log}
+    return {"pieces": pieces, "log": log, "screening": screening}
 
 
 def _reset_next_generation(workdir: Path, state: State, gen: int) -> None:
