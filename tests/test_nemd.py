@@ -236,6 +236,38 @@ def test_layout_needs_a_fixed_base_and_room_for_baths():
         layout(rutile())
 
 
+def test_surface_group_is_the_layer_under_the_particle():
+    """The surface atoms within surface_cutoff of the bottom layer's hull: every one within the
+    cutoff of that polygon (distances by hand, matplotlib's point-in-polygon) is in, none
+    beyond the cutoff stretched at the hull's corners."""
+    from matplotlib.path import Path as Polygon
+    from scipy.spatial import ConvexHull
+
+    from ennp.builders.interface import particle_on_slab
+    from ennp.builders.nanoparticle import bottom_layer
+
+    atoms = particle_on_slab(20, layers=4, fixed=1, cut="hemisphere", lateral=50)
+    regions = layout(atoms, surface_cutoff=4.0)
+    nsub = regions["nsub"]
+    surface = np.flatnonzero(atoms.positions[:nsub, 2] >= regions["z_iface"])
+    foot = atoms.positions[nsub:][bottom_layer(atoms.positions[nsub:]), :2]
+    corners = foot[ConvexHull(foot).vertices]
+    polygon = Polygon(corners)
+    edges = list(zip(corners, np.roll(corners, -1, axis=0)))
+
+    def distance(p):
+        if polygon.contains_point(p):
+            return 0.0
+        return min(np.linalg.norm(p - (a + np.clip(np.dot(p - a, b - a) / np.dot(b - a, b - a), 0, 1) * (b - a)))
+                   for a, b in edges)
+
+    d = np.array([distance(atoms.positions[i, :2]) for i in surface])
+    chosen = np.isin(surface + 1, regions["siface_ids"])
+    assert chosen[d <= 4.0].all()
+    assert (d[chosen] <= 4.0 / np.sin(np.radians(60))).all()    # hull corners of a round particle: >= 120 deg
+    assert 0 < regions["n_siface"] < 0.5 * len(surface) == 0.5 * regions["n_surface_layer"]
+
+
 def test_bad_pair_file_gives_the_lammps_error(tmp_path):
     pair = tmp_path / "pair.in"
     pair.write_text("pair_style      lj/cut 5.0\n")    # no pair_coeff
