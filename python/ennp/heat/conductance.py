@@ -131,7 +131,8 @@ def fit_two_reservoirs(time_ps, T_particle, T_substrate, stop_below_K: float | N
             raise ValueError(f"the particle starts at {start:.4g} K, below where the fit would stop "
                              f"({stop_below_K:.4g} K): raise T_hot or lower fit_until")
         below = np.flatnonzero(smooth < stop_below_K)
-        below = below[below >= window // 2]    # the centred mean is biased in the first half-window
+        # the centred mean is biased (zero-padded) within half a window of either end
+        below = below[(below >= window // 2) & (below < len(t) - window // 2)]
         stop = int(below[0]) if below.size else len(t)
         if stop < 8:
             raise ValueError(f"the particle cools below {stop_below_K:.4g} K within {stop} samples: "
