@@ -245,7 +245,7 @@ def test_mean_loss_extrapolates_a_power_law_tail(tmp_path):
     assert cli(["heat", "eels", str(tmp_path / "cut.msa"), "--tail", "none", "--out", str(tmp_path / "n.json")]) == 0
     assert json.loads((tmp_path / "n.json").read_text())["tail"] == "none"
     with pytest.raises(ValueError, match="diverges"):
-        power_law_tail(e_cut, np.where(e_cut > 40, e_cut ** -1.5, c_cut), 210.0)
+        power_law_tail(e_cut, np.where(e_cut > 40, np.maximum(e_cut, 40.0) ** -1.5, c_cut), 210.0)
 
 
 def test_beam_eels_cli_reads_msa_and_hspy(tmp_path, capsys):
