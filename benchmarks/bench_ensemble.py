@@ -1,24 +1,35 @@
-"""Benchmarks of compute ennp/ensemble. Prints ratios measured side by side.
+"""Benchmarks of compute ennp/ensemble. Prints ratios measured side by side in one run.
 
-    .venv/bin/python benchmarks/bench_ensemble.py
+    .venv/bin/python benchmarks/bench_ensemble.py [--out figures.json]
 
-invocation : (step time with the compute invoked every step - step time without)
-             / (K x step time without), ~4k atoms, K = 2 and 4.       goal <= 1.05
-cost       : MD step time with the compute invoked every 100 steps / without, K = 4.
-                                                                      goal <= 1.05
-Members are copies of the tiny Au model (same cost as K different models of that size;
-members with equal cutoffs share one neighbour list and graph).
+~4k atoms of fcc Au, 1 rank, 1 and 2 threads. Members: four of the demo's tiny Au
+architecture (float32, r_max 4.5 A, 2 layers, l_max 1, 16 features; seeds 1-4, the members
+of bench_deploy.py), each a file of its own, and the same members as ensemble packages
+(ennp deploy --ensemble, K = 2 and 4). pair_style ennp runs a copy of member 0 under another
+path unless said otherwise, so that the compute cannot take the pair's evaluation.
+
+invocation  : (step time with the compute invoked every step - step time without)
+              / (K x step time without), K = 2 and 4:
+              files / package                                           goal <= 0.75 at K = 4
+exploration : MD step time with the compute every 10 steps, K = 4 / plain MD:
+              files / files with the pair's model as member 0 (its evaluation reused) /
+              package                                                   goal <= 1.25
+monitoring  : the same every 100 steps / plain MD (member 0 reused)     goal <= 1.05
 """
 
 from __future__ import annotations
 
 import json
+import shutil
+import sys
 import tempfile
 from pathlib import Path
 
-from ennp.demo import demo_model
 from ennp.lammps.outputs import read_loop_time
 from ennp.lammps.run import run_lammps
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_deploy import members    # noqa: E402
 
 INPUT = """
 units metal
@@ -28,7 +39,7 @@ region box block 0 {n} 0 {n} 0 {n}
 create_box 1 box
 create_atoms 1 box
 mass 1 196.967
-pair_style ennp {model}
+pair_style ennp {pair}
 pair_coeff * * Au
 {compute}
 velocity all create 300 1
@@ -38,20 +49,33 @@ thermo_style custom step pe {thermo_cols}
 thermo {thermo}
 run {steps}
 """
+N = 10    # 4,000 atoms
 
 
-def step_time(model, n, steps, members=0, thermo=None):
-    compute = f"compute dev all ennp/ensemble {' '.join([str(model)] * members)}" if members else ""
-    cols = "c_dev[1] c_dev[8]" if members else ""
+def step_time(pair, steps, models=(), thermo=None, threads=1):
+    compute = f"compute dev all ennp/ensemble {' '.join(map(str, models))}" if models else ""
+    cols = "c_dev[1] c_dev[8]" if models else ""
     with tempfile.TemporaryDirectory() as tmp:
-        Path(tmp, "in.b").write_text(INPUT.format(n=n, model=model, compute=compute, thermo_cols=cols,
+        Path(tmp, "in.b").write_text(INPUT.format(n=N, pair=pair, compute=compute, thermo_cols=cols,
                                                   thermo=thermo or steps, steps=steps))
-        run_lammps(Path(tmp, "in.b"), tmp)
+        run_lammps(Path(tmp, "in.b"), tmp, threads=threads)
         return read_loop_time(Path(tmp, "log.lammps")) / steps
 
 
 def best(fn, repeats=2):
     return min(fn() for _ in range(repeats))
+
+
+def deployed(folder: Path) -> dict:
+    """The four members as files, a copy of member 0 for the pair, packages of 2 and 4."""
+    from ennp.deploy.export import deploy, deploy_ensemble
+
+    checkpoints = members(4)
+    files = [deploy(c, folder / f"member{k}.nequip.pt2") for k, c in enumerate(checkpoints)]
+    pair = shutil.copy(files[0], folder / "pair.nequip.pt2")
+    packages = {k: deploy_ensemble(checkpoints[:k], folder / f"ensemble{k}.nequip.pt2",
+                                   progress=lambda m: print(m, flush=True)) for k in (2, 4)}
+    return {"files": files, "pair": pair, "packages": packages}
 
 
 def main():
@@ -60,23 +84,30 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", help="also write the figures to this JSON file")
     args = parser.parse_args()
-    model = demo_model()["deployed"]
-    n = 10    # 4,000 atoms
-    results = {"natoms": 4 * n**3}
-    t_pair = best(lambda: step_time(model, n, 20))
-    results["pair_step_s"] = t_pair
-    print(f"pair_style ennp alone: {t_pair*1e3:.1f} ms/step ({4*n**3} atoms, 1 rank, 1 thread)")
-    for k in (2, 4):
-        t_k = best(lambda: step_time(model, n, 10, members=k, thermo=1))
-        ratio = (t_k - t_pair) / (k * t_pair)
-        results[f"K{k}_invocation_ratio"] = ratio
-        print(f"K={k}: step with compute every step {t_k*1e3:.1f} ms -> one invocation = "
-              f"{(t_k - t_pair)*1e3:.1f} ms = {ratio:.3f} x (K x pair evaluation)")
-    t_100 = best(lambda: step_time(model, n, 300, members=4, thermo=100))
-    t_base = best(lambda: step_time(model, n, 300))
-    results["K4_every100_over_without"] = t_100 / t_base
-    print(f"K=4, compute every 100 steps: {t_100*1e3:.1f} ms/step vs {t_base*1e3:.1f} without "
-          f"-> ratio {t_100 / t_base:.3f}")
+    results = {"natoms": 4 * N**3}
+    with tempfile.TemporaryDirectory() as tmp:
+        m = deployed(Path(tmp))
+        pair, files, packages = m["pair"], m["files"], m["packages"]
+        for threads in (1, 2):
+            t_pair = best(lambda: step_time(pair, 20, threads=threads))
+            results[f"pair_step_s_{threads}t"] = t_pair
+            print(f"{threads} thread(s): pair_style ennp alone {t_pair*1e3:.1f} ms/step ({4*N**3} atoms)")
+            for k in (2, 4):
+                for kind, models in (("files", files[:k]), ("package", [packages[k]])):
+                    t_k = best(lambda: step_time(pair, 10, models, thermo=1, threads=threads))
+                    ratio = (t_k - t_pair) / (k * t_pair)
+                    results[f"K{k}_{kind}_invocation_ratio_{threads}t"] = ratio
+                    print(f"  K={k} {kind:7s}: one invocation {(t_k - t_pair)*1e3:.1f} ms = "
+                          f"{ratio:.3f} x (K x pair evaluation)")
+        t_base = best(lambda: step_time(pair, 300))
+        for kind, p, models in (("files", pair, files), ("files_pair_reused", files[0], files),
+                                ("package", pair, [packages[4]])):
+            t = best(lambda: step_time(p, 300, models, thermo=10))
+            results[f"K4_every10_{kind}_over_plain"] = t / t_base
+            print(f"K=4 every 10 steps, {kind}: {t*1e3:.1f} ms/step vs {t_base*1e3:.1f} plain -> {t / t_base:.3f}")
+        t_100 = best(lambda: step_time(files[0], 300, files, thermo=100))
+        results["K4_every100_over_plain"] = t_100 / t_base
+        print(f"K=4 every 100 steps (member 0 reused): {t_100 / t_base:.3f}")
     if args.out:
         Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
 

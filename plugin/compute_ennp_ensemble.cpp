@@ -39,7 +39,7 @@ static bool is_keyword(const char *s)
 }
 
 // compute ID group ennp/ensemble MODEL1 MODEL2 [...] [elements El ...] [file FILE] [relative L]
-//   [halt H]
+//   [halt H]; a model file may be an ensemble package (several members in one call)
 ComputeENNPEnsemble::ComputeENNPEnsemble(LAMMPS *lmp, int narg, char **arg) :
     Compute(lmp, narg, arg), exchange_(lmp, this, false)
 {
@@ -73,8 +73,9 @@ ComputeENNPEnsemble::ComputeENNPEnsemble(LAMMPS *lmp, int narg, char **arg) :
       iarg += 2;
     }
   }
-  if (paths.size() < 2)
-    error->all(FLERR, "compute ennp/ensemble needs at least two models, got {}", paths.size());
+  if (paths.empty())
+    error->all(FLERR, "compute ennp/ensemble needs at least two models (files, or one ensemble "
+                      "package from ennp deploy --ensemble), got none");
 
   const int local_rank = ennp::local_rank_index(&world);
   for (const auto &path : paths) {
@@ -84,6 +85,13 @@ ComputeENNPEnsemble::ComputeENNPEnsemble(LAMMPS *lmp, int narg, char **arg) :
       error->all(FLERR, "compute ennp/ensemble: {}", e.what());
     }
   }
+  for (const auto &m : models_) {
+    first_member_.push_back(members_);
+    members_ += m->members();
+  }
+  if (members_ < 2)
+    error->all(FLERR, "compute ennp/ensemble needs at least two models (files, or one ensemble "
+                      "package from ennp deploy --ensemble); '{}' holds one", paths[0]);
   auto names = [](const ennp::Model &m) {
     std::string s;
     for (const auto &t : m.type_names()) s += " " + t;
@@ -195,7 +203,7 @@ void ComputeENNPEnsemble::init()
   }
   graphs_.resize(cutsq_.size());
   rmax_ = rmax;
-  const int K = (int) models_.size();
+  const int K = members_;
   comm_forward = width;
   comm_reverse = std::max(width, 3 * K);
   neighbor->add_request(this, NeighConst::REQ_FULL | NeighConst::REQ_OCCASIONAL);
@@ -212,7 +220,7 @@ void ComputeENNPEnsemble::evaluate()
   evaluated_step_ = update->ntimestep;
   evaluations_++;
 
-  const int K = (int) models_.size();
+  const int K = members_;
   const int nlocal = atom->nlocal, nall = nlocal + atom->nghost;
   const int nt = (int) models_[0]->type_names().size();
   // (checked here: the neighbour cutoff is not known yet when computes are initialised)
@@ -220,29 +228,61 @@ void ComputeENNPEnsemble::evaluate()
     error->all(FLERR, "compute ennp/ensemble: the models' cutoff {} A exceeds the neighbour list "
                       "cutoff {} A (pair cutoff + skin); increase the neighbor skin",
                rmax_, neighbor->cutneighmax);
-  neighbor->build_one(list_);
-  for (size_t g = 0; g < graphs_.size(); g++)
-    builder_.build(lmp, list_, type_map_, cutsq_[g], nt, 1, graphs_[g]);
+
+  // a model file pair_style ennp has just evaluated at these positions is not evaluated
+  // again; every rank must agree, since evaluations exchange ghost features
+  // (not as a sub-style of pair hybrid: its neighbour list may lack some type pairs)
+  auto *pair = dynamic_cast<PairENNP *>(force->pair);
+  const int nmodels = (int) models_.size();
+  std::vector<const std::vector<ennp::Result> *> from_pair(nmodels, nullptr);
+  std::vector<const ennp::Graph *> pair_graph(nmodels, nullptr);
+  std::vector<int> mine(nmodels, 0), all(nmodels, 0);
+  for (int m = 0; m < nmodels && pair; m++) {
+    from_pair[m] = pair->results_for(models_[m]->file_id(), type_map_, &pair_graph[m]);
+    mine[m] = from_pair[m] ? 1 : 0;
+  }
+  MPI_Allreduce(mine.data(), all.data(), nmodels, MPI_INT, MPI_MIN, world);
+  bool build = false;
+  for (int m = 0; m < nmodels; m++) build = build || !all[m];
+  if (build) {
+    neighbor->build_one(list_);
+    for (size_t g = 0; g < graphs_.size(); g++)
+      builder_.build(lmp, list_, type_map_, cutsq_[g], nt, 1, graphs_[g]);
+  }
 
   forces_.assign((size_t) nall * 3 * K, 0.0);
   energies_.assign((size_t) nlocal * K, 0.0);
   std::vector<double> sums(7 * K, 0.0);    // per member: energy, virial (6)
-  for (int k = 0; k < K; k++) {
-    const ennp::Graph &g = graphs_[graph_of_model_[k]];
-    if (nlocal == 0 && models_[k]->exchange_width() == 0) continue;
-    try {
-      exchange_.evaluate(*models_[k], g, result_);
-    } catch (const std::exception &e) {
-      error->one(FLERR, "compute ennp/ensemble at step {}: {}", update->ntimestep, e.what());
+  for (int m = 0; m < nmodels; m++) {
+    const ennp::Graph *g = &graphs_[graph_of_model_[m]];
+    const std::vector<ennp::Result> *results = &results_;
+    if (all[m]) {
+      results = from_pair[m];
+      g = pair_graph[m];
+      if (!told_reuse_ && comm->me == 0)
+        utils::logmesg(lmp, "compute ennp/ensemble: '{}' is taken from pair_style ennp's evaluation "
+                            "of the same positions, not evaluated again\n", models_[m]->path());
+      told_reuse_ = true;
+    } else {
+      if (nlocal == 0 && models_[m]->exchange_width() == 0) continue;
+      try {
+        exchange_.evaluate(*models_[m], *g, results_);
+      } catch (const std::exception &e) {
+        error->one(FLERR, "compute ennp/ensemble at step {}: {}", update->ntimestep, e.what());
+      }
     }
-    for (int node = 0; node < g.nnodes; node++) {
-      const int a = g.node_atom[node];
-      if (a < 0) continue;
-      for (int d = 0; d < 3; d++) forces_[(size_t) a * 3 * K + 3 * k + d] += result_.forces[3 * node + d];
+    for (int j = 0; j < models_[m]->members(); j++) {
+      const int k = first_member_[m] + j;
+      const ennp::Result &r = (*results)[j];
+      for (int node = 0; node < g->nnodes; node++) {
+        const int a = g->node_atom[node];
+        if (a < 0) continue;
+        for (int d = 0; d < 3; d++) forces_[(size_t) a * 3 * K + 3 * k + d] += r.forces[3 * node + d];
+      }
+      for (int i = 0; i < nlocal; i++) energies_[(size_t) i * K + k] = r.atomic_energy[i];
+      sums[7 * k] = r.energy;
+      for (int c = 0; c < 6; c++) sums[7 * k + 1 + c] = r.virial[c];
     }
-    for (int i = 0; i < nlocal; i++) energies_[(size_t) i * K + k] = result_.atomic_energy[i];
-    sums[7 * k] = result_.energy;
-    for (int c = 0; c < 6; c++) sums[7 * k + 1 + c] = result_.virial[c];
   }
   // forces on ghost atoms belong to their owners
   comm_forces_ = true;
@@ -377,7 +417,7 @@ void ComputeENNPEnsemble::unpack_forward_comm(int n, int first, double *buf)
 int ComputeENNPEnsemble::pack_reverse_comm(int n, int first, double *buf)
 {
   if (!comm_forces_) return exchange_.pack_reverse_comm(n, first, buf);
-  const int w = 3 * (int) models_.size();
+  const int w = 3 * members_;
   std::copy_n(&forces_[(size_t) first * w], (size_t) n * w, buf);
   return n * w;
 }
@@ -385,7 +425,7 @@ int ComputeENNPEnsemble::pack_reverse_comm(int n, int first, double *buf)
 void ComputeENNPEnsemble::unpack_reverse_comm(int n, int *list, double *buf)
 {
   if (!comm_forces_) return exchange_.unpack_reverse_comm(n, list, buf);
-  const int w = 3 * (int) models_.size();
+  const int w = 3 * members_;
   for (int i = 0; i < n; i++)
     for (int c = 0; c < w; c++) forces_[(size_t) list[i] * w + c] += buf[(size_t) i * w + c];
 }

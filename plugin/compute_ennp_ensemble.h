@@ -36,6 +36,8 @@ class ComputeENNPEnsemble : public Compute {
   void halt_run();                   // 'halt H': max_devi_f above H stops the run
 
   std::vector<std::unique_ptr<ennp::Model>> models_;
+  std::vector<int> first_member_;        // per model file: index of its first member
+  int members_ = 0;                      // K: members of all model files
   std::vector<std::string> elements_;    // from the 'elements' keyword, else pair ennp
   std::vector<int> type_map_;            // LAMMPS type -> model type
   std::vector<std::vector<double>> cutsq_;    // per graph: model type pair -> cutoff^2
@@ -43,7 +45,8 @@ class ComputeENNPEnsemble : public Compute {
   std::vector<ennp::Graph> graphs_;
   ennp::GraphBuilder builder_;
   ennp::GhostExchange exchange_;
-  ennp::Result result_;
+  std::vector<ennp::Result> results_;
+  bool told_reuse_ = false;              // the log says once that the pair's evaluation is used
   class NeighList *list_ = nullptr;
 
   bigint evaluated_step_ = -1;

@@ -22,7 +22,7 @@ GhostExchange::GhostExchange(LAMMPS_NS::LAMMPS *lmp, void *style, bool style_is_
 {
 }
 
-void GhostExchange::evaluate(Model &model, const Graph &g, Result &out)
+void GhostExchange::evaluate(Model &model, const Graph &g, std::vector<Result> &out)
 {
   graph_ = &g;
   active = this;

@@ -23,9 +23,9 @@ class GhostExchange {
   // style: the Pair or Compute whose comm hooks call pack/unpack below
   GhostExchange(LAMMPS_NS::LAMMPS *lmp, void *style, bool style_is_pair);
 
-  // Evaluate model on g with this exchange serving the model's torch ops
-  // (throws what Model::compute throws).
-  void evaluate(Model &model, const Graph &g, Result &out);
+  // Evaluate model on g with this exchange serving the model's torch ops: one
+  // Result per member (throws what Model::compute throws).
+  void evaluate(Model &model, const Graph &g, std::vector<Result> &out);
 
   // called by the torch ops (feature rows are graph nodes)
   void forward(double *rows, int width);    // ghost rows <- owners' rows

@@ -12,6 +12,7 @@
 
 #include <cerrno>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <set>
@@ -80,8 +81,12 @@ static void check_cpu_isa(const std::string &path, const std::string &isa)
   }
 }
 
-Model::Model(const std::string &path, int device_index) : path_(path)
+Model::Model(const std::string &path, int device_index) : path_(path), file_id_(path)
 {
+  if (char *real = realpath(path.c_str(), nullptr)) {
+    file_id_ = real;
+    free(real);
+  }
   {
     std::ifstream in(path, std::ios::binary);
     if (!in)
@@ -145,6 +150,10 @@ void Model::read_common_metadata(const std::map<std::string, std::string> &meta)
   num_layers_ = layers.empty() ? 0 : std::stoi(layers);
   const std::string width = get(meta, "ennp_exchange_width");
   exchange_width_ = width.empty() ? 0 : std::stoi(width);
+  const std::string members = get(meta, "ennp_ensemble_members");
+  members_ = members.empty() ? 1 : std::stoi(members);
+  if (members_ < 1)
+    throw ModelError("model file '" + path_ + "': ennp_ensemble_members is " + members + ", expected >= 1");
   dtype_ = get(meta, "model_dtype");
   read_domain(get(meta, "ennp_min_distance"));
 }
@@ -258,7 +267,8 @@ std::string Model::describe() const
   std::string s = kind_ + " model '" + path_ + "' (" + device + ", " +
                   (dtype_.empty() ? "dtype ?" : dtype_) + ", r_max " + std::to_string(r_max_) +
                   ", " + std::to_string(num_layers_) + " layers, " +
-                  (exchange_width_ ? "ghost feature exchange" : "ghost replication") + ", types";
+                  (exchange_width_ ? "ghost feature exchange" : "ghost replication") +
+                  (members_ > 1 ? ", " + std::to_string(members_) + " members in one call" : "") + ", types";
   for (const auto &t : type_names_) s += " " + t;
   return s + (has_domain() ? ", training-domain distances" : "") + ")";
 }
@@ -274,7 +284,7 @@ static void to_voigt(const double *v, double *out)
   out[5] = 0.5 * (v[5] + v[7]);
 }
 
-void Model::compute(const Graph &g, Result &out)
+void Model::compute(const Graph &g, std::vector<Result> &results)
 {
   // AOTInductor graphs were exported for >= 2 nodes and >= 2 edges; pad tiny
   // graphs with two ghost nodes joined to each other only (they neither count
@@ -360,22 +370,34 @@ void Model::compute(const Graph &g, Result &out)
     }
   }
   energy = energy.detach().to(torch::kCPU, torch::kFloat64).contiguous().view({-1});
-  forces = forces.detach().to(torch::kCPU, torch::kFloat64).contiguous();
+  forces = forces.detach().to(torch::kCPU, torch::kFloat64).contiguous().view({-1});
   virial = virial.detach().to(torch::kCPU, torch::kFloat64).contiguous().view({-1});
+  // members stacked on the leading axis: energies (K, nnodes), forces (K, nnodes, 3), virials (K, 3, 3)
+  const int64_t K = members_;
+  if (energy.numel() != K * nnodes || forces.numel() != K * 3 * nnodes || virial.numel() != K * 9)
+    throw ModelError("model '" + path_ + "' returned outputs of " + std::to_string(energy.numel()) + ", " +
+                     std::to_string(forces.numel()) + " and " + std::to_string(virial.numel()) +
+                     " values for " + std::to_string(K) + " member(s) and " + std::to_string(nnodes) + " nodes");
 
-  const double *e = energy.data_ptr<double>();
-  const double *f = forces.data_ptr<double>();
-  const double *v = virial.data_ptr<double>();
-  out.atomic_energy.assign(e, e + g.nlocal);
-  out.forces.assign(f, f + 3 * (size_t) g.nnodes);
-  out.energy = 0.0;
-  for (int i = 0; i < g.nlocal; i++) out.energy += e[i];
-  to_voigt(v, out.virial);
+  results.resize(K);
+  for (int64_t k = 0; k < K; k++) {
+    Result &out = results[k];
+    const double *e = energy.data_ptr<double>() + k * nnodes;
+    const double *f = forces.data_ptr<double>() + k * 3 * nnodes;
+    const double *v = virial.data_ptr<double>() + k * 9;
+    out.atomic_energy.assign(e, e + g.nlocal);
+    out.forces.assign(f, f + 3 * (size_t) g.nnodes);
+    out.energy = 0.0;
+    for (int i = 0; i < g.nlocal; i++) out.energy += e[i];
+    to_voigt(v, out.virial);
 
-  bool finite = std::isfinite(out.energy);
-  for (int k = 0; k < 9; k++) finite = finite && std::isfinite(v[k]);
-  for (size_t k = 0; k < out.forces.size() && finite; k++) finite = std::isfinite(out.forces[k]);
-  if (!finite) throw ModelError("model '" + path_ + "' returned NaN or Inf");
+    bool finite = std::isfinite(out.energy);
+    for (int c = 0; c < 9; c++) finite = finite && std::isfinite(v[c]);
+    for (size_t c = 0; c < out.forces.size() && finite; c++) finite = std::isfinite(out.forces[c]);
+    if (!finite)
+      throw ModelError("model '" + path_ + "' returned NaN or Inf" +
+                       (K > 1 ? " (member " + std::to_string(k) + ")" : std::string()));
+  }
 }
 
 void set_threads(int nthreads)

@@ -48,6 +48,8 @@ class Model {
   ~Model();
 
   const std::string &path() const { return path_; }
+  // the file's canonical path: the same file however the input spells it
+  const std::string &file_id() const { return file_id_; }
   const std::vector<std::string> &type_names() const { return type_names_; }
   double r_max() const { return r_max_; }
   // cutoff for a pair of model types (per_edge_type_cutoff when the model has one)
@@ -59,14 +61,17 @@ class Model {
   // > 0: the model exchanges ghost features between layers (ennp::ghost_exchange)
   // with this many values per atom, so ghosts need to reach one cutoff only
   int exchange_width() const { return exchange_width_; }
+  // members evaluated by one call: > 1 for an ensemble package (ennp deploy --ensemble)
+  int members() const { return members_; }
   std::string describe() const;
   // Smallest distance (A) of a pair of model types in the training data (ennp deploy
   // --data); 0 where the model has no record of that pair
   double domain_min(int a, int b) const { return domain_min_.empty() ? 0.0 : domain_min_[a * type_names_.size() + b]; }
   bool has_domain() const { return !domain_min_.empty(); }
 
-  // Evaluate on g. Throws ModelError for NaN/Inf outputs.
-  void compute(const Graph &g, Result &out);
+  // Evaluate on g: one Result per member, member 0 first. Throws ModelError for
+  // NaN/Inf outputs.
+  void compute(const Graph &g, std::vector<Result> &out);
 
   // Type index of an element name, -1 if the model does not know it.
   int type_index(const std::string &name) const;
@@ -77,13 +82,14 @@ class Model {
   void read_common_metadata(const std::map<std::string, std::string> &meta);
   void read_domain(const std::string &record);
 
-  std::string path_, kind_, device_name_, dtype_;
+  std::string path_, file_id_, kind_, device_name_, dtype_;
   std::vector<std::string> type_names_;
   std::vector<double> cutoff_;
   std::vector<double> domain_min_;    // type pair -> training minimum distance, empty: no record
   double r_max_ = 0.0;
   int num_layers_ = 0;
   int exchange_width_ = 0;
+  int members_ = 1;
   bool local_energy_ = false;
   bool cuda_ = false;
   int device_index_ = -1;

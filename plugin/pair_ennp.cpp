@@ -46,19 +46,20 @@ void PairENNP::allocate()
     for (int j = 0; j < n; j++) setflag[i][j] = 0;
 }
 
-// pair_style ennp MODEL [num_layers N] [min_dist D|auto] [domain_tol F]
+// pair_style ennp MODEL [num_layers N] [min_dist D|auto] [domain_tol F] [drive first|mean]
 void PairENNP::settings(int narg, char **arg)
 {
   if (narg < 1) error->all(FLERR, "Illegal pair_style ennp command: expected pair_style ennp MODEL_FILE");
   int iarg = 1;
   int layers_override = 0;
   min_dist_auto_ = false;
+  drive_mean_ = false;
   while (iarg < narg) {
     const bool known = strcmp(arg[iarg], "num_layers") == 0 || strcmp(arg[iarg], "min_dist") == 0 ||
-        strcmp(arg[iarg], "domain_tol") == 0;
+        strcmp(arg[iarg], "domain_tol") == 0 || strcmp(arg[iarg], "drive") == 0;
     if (!known)
       error->all(FLERR, "pair_style ennp: unknown keyword '{}' (known: num_layers N, min_dist D|auto, "
-                        "domain_tol F)", arg[iarg]);
+                        "domain_tol F, drive first|mean)", arg[iarg]);
     if (iarg + 1 >= narg)
       error->all(FLERR, "pair_style ennp: keyword {} is missing its value", arg[iarg]);
     if (strcmp(arg[iarg], "num_layers") == 0) {
@@ -68,6 +69,10 @@ void PairENNP::settings(int narg, char **arg)
       domain_tol_ = utils::numeric(FLERR, arg[iarg + 1], false, lmp);
       if (!(domain_tol_ >= 0.0 && domain_tol_ < 1.0))
         error->all(FLERR, "pair_style ennp: domain_tol must be in [0, 1), got {}", arg[iarg + 1]);
+    } else if (strcmp(arg[iarg], "drive") == 0) {
+      if (strcmp(arg[iarg + 1], "first") != 0 && strcmp(arg[iarg + 1], "mean") != 0)
+        error->all(FLERR, "pair_style ennp: drive must be 'first' or 'mean', got '{}'", arg[iarg + 1]);
+      drive_mean_ = strcmp(arg[iarg + 1], "mean") == 0;
     } else if (strcmp(arg[iarg + 1], "auto") == 0) {
       min_dist_auto_ = true;
     } else {
@@ -83,6 +88,9 @@ void PairENNP::settings(int narg, char **arg)
     error->all(FLERR, "pair_style ennp: {}", e.what());
   }
   num_layers_ = layers_override ? layers_override : model_->num_layers();
+  if (drive_mean_ && model_->members() < 2)
+    error->all(FLERR, "pair_style ennp: 'drive mean' needs an ensemble package (ennp deploy "
+                      "--ensemble); '{}' holds one model", arg[0]);
   if (min_dist_auto_ && !model_->has_domain())
     error->all(FLERR, "pair_style ennp: 'min_dist auto' needs a model that records its training "
                       "domain; '{}' does not (deploy it with `ennp deploy ... --data TRAIN.extxyz`)",
@@ -183,6 +191,7 @@ void PairENNP::compute(int eflag, int vflag)
     error->all(FLERR, "pair_style ennp does not compute per-atom virials (compute stress/atom, "
                       "centroid/stress/atom); only the global virial is available");
   const int nlocal = atom->nlocal;
+  evaluated_ = false;
   // nothing owned here: no energy, no force; but a model that exchanges ghost
   // features must still run, since every rank takes part in each exchange
   if (nlocal == 0 && model_->exchange_width() == 0) return;
@@ -198,22 +207,59 @@ void PairENNP::compute(int eflag, int vflag)
                graph_.min_dist, update->ntimestep, min_dist_);
   if (model_->has_domain() && (min_dist_auto_ || !domain_warned_)) check_domain();
   try {
-    exchange_.evaluate(*model_, graph_, result_);
+    exchange_.evaluate(*model_, graph_, results_);
   } catch (const std::exception &e) {
     error->one(FLERR, "pair_style ennp at step {}: {}", update->ntimestep, e.what());
+  }
+  evaluated_ = true;
+  // an ensemble package drives with member 0 or with the members' mean
+  const ennp::Result *drive = &results_[0];
+  if (drive_mean_) {
+    const double K = (double) results_.size();
+    mean_ = results_[0];
+    for (size_t k = 1; k < results_.size(); k++) {
+      const ennp::Result &r = results_[k];
+      for (size_t c = 0; c < mean_.forces.size(); c++) mean_.forces[c] += r.forces[c];
+      for (size_t c = 0; c < mean_.atomic_energy.size(); c++) mean_.atomic_energy[c] += r.atomic_energy[c];
+      for (int c = 0; c < 6; c++) mean_.virial[c] += r.virial[c];
+      mean_.energy += r.energy;
+    }
+    for (double &v : mean_.forces) v /= K;
+    for (double &v : mean_.atomic_energy) v /= K;
+    for (double &v : mean_.virial) v /= K;
+    mean_.energy /= K;
+    drive = &mean_;
   }
 
   double **f = atom->f;
   for (int node = 0; node < graph_.nnodes; node++) {
     const int i = graph_.node_atom[node];
     if (i < 0) continue;
-    for (int k = 0; k < 3; k++) f[i][k] += result_.forces[3 * node + k];
+    for (int k = 0; k < 3; k++) f[i][k] += drive->forces[3 * node + k];
   }
-  if (eflag_global) eng_vdwl += result_.energy;
+  if (eflag_global) eng_vdwl += drive->energy;
   if (eflag_atom)
-    for (int i = 0; i < nlocal; i++) eatom[i] += result_.atomic_energy[i];
+    for (int i = 0; i < nlocal; i++) eatom[i] += drive->atomic_energy[i];
   if (vflag_global)
-    for (int k = 0; k < 6; k++) virial[k] += result_.virial[k];
+    for (int k = 0; k < 6; k++) virial[k] += drive->virial[k];
+}
+
+const std::vector<ennp::Result> *PairENNP::results_for(const std::string &file_id, const std::vector<int> &type_map,
+                                                       const ennp::Graph **graph) const
+{
+  if (!evaluated_ || !model_ || model_->file_id() != file_id || type_map != type_map_) return nullptr;
+  // the same positions: this step's force evaluation (not a trial point of a minimiser)
+  double **x = atom->x;
+  if (graph_.nlocal != atom->nlocal) return nullptr;
+  for (int node = 0; node < graph_.nnodes; node++) {
+    const int i = graph_.node_atom[node];
+    if (i < 0) continue;
+    if (i >= atom->nlocal + atom->nghost) return nullptr;
+    for (int k = 0; k < 3; k++)
+      if (graph_.pos[3 * node + k] != x[i][k]) return nullptr;
+  }
+  *graph = &graph_;
+  return &results_;
 }
 
 // The closest pair, relative to its training minimum, of the edges centred on

@@ -30,6 +30,11 @@ class PairENNP : public Pair {
 
   // for compute ennp/ensemble: element of each LAMMPS type after pair_coeff
   const std::vector<std::string> &elements() const { return elements_; }
+  // for compute ennp/ensemble: the member results and graph of this pair's last
+  // evaluation if it was of the model file `file_id` (Model::file_id) with the same type map at the
+  // current positions, else nullptr (the compute then evaluates the model itself)
+  const std::vector<ennp::Result> *results_for(const std::string &file_id, const std::vector<int> &type_map,
+                                               const ennp::Graph **graph) const;
 
  protected:
   void allocate();
@@ -40,7 +45,10 @@ class PairENNP : public Pair {
   ennp::GhostExchange exchange_;
   ennp::GraphBuilder builder_;
   ennp::Graph graph_;
-  ennp::Result result_;
+  std::vector<ennp::Result> results_;    // one per member of the model file
+  ennp::Result mean_;                    // 'drive mean': the members' average
+  bool drive_mean_ = false;              // 'drive first|mean' (ensemble packages)
+  bool evaluated_ = false;               // results_ and graph_ hold an evaluation
   std::vector<std::string> elements_;    // index = LAMMPS type (1-based)
   std::vector<int> type_map_;            // LAMMPS type -> model type
   std::vector<double> cutsq_model_;      // model type pair -> cutoff^2

@@ -30,6 +30,7 @@ MODELS = {
     "mix_model": _mix({}, 2, "mix64"),    # float64 Au/Ti/O, 2 layers: tight tolerances possible
     "mix_model3": _mix({"num_layers": 3}, 1, "mix64_L3"),    # 3 layers: two ghost exchanges per evaluation
     "mix_model_b": _mix({"r_max": 4.5, "seed": 2}, 1, "mix64_b"),    # another member: other seed, larger r_max
+    "mix_model_c": _mix({"seed": 3}, 1, "mix64_c"),    # a member of mix_model's architecture: other seed
     "demo_model": _demo,
 }
 
@@ -60,6 +61,11 @@ def mix_model3():
 @pytest.fixture(scope="session")
 def mix_model_b():
     return MODELS["mix_model_b"]()
+
+
+@pytest.fixture(scope="session")
+def mix_model_c():
+    return MODELS["mix_model_c"]()
 
 
 @pytest.fixture(scope="session")

@@ -155,7 +155,8 @@ def test_bad_inputs(mix_model, demo_model, tmp_path):
         d.mkdir()
         return lammps_fails(d, f"ennp {m}", extra="", run=f"compute dev all ennp/ensemble {args}\n"
                             f"thermo_style custom step c_dev[1]\nrun 0")
-    assert "at least two models, got 1" in fails(f"{m}", sub="one")
+    assert f"at least two models (files, or one ensemble package from ennp deploy --ensemble); '{m}' holds one" \
+        in fails(f"{m}", sub="one")
     assert "cannot open model file" in fails(f"{m} {tmp_path / 'missing.nequip.pt2'}", sub="missing")
     assert "must have the same type names" in fails(f"{m} {demo_model['deployed']}", sub="types")
     assert "'elements' lists 2 names for 3 atom types" in fails(f"{m} {m} elements Au Ti", sub="count")

@@ -14,11 +14,22 @@ from . import __version__
 
 
 def _deploy(args) -> int:
-    from .deploy.export import deploy
+    from .deploy.export import deploy, deploy_ensemble
 
-    out = deploy(args.model, args.out, device=args.device, reuse=not args.compile, training_data=args.data,
-                 progress=lambda message: print(message, file=sys.stderr, flush=True))
-    print(f"deployed {args.model} -> {out} ({args.device})")
+    def progress(message):
+        print(message, file=sys.stderr, flush=True)
+
+    if args.ensemble:
+        out = deploy_ensemble(args.model, args.out, device=args.device, reuse=not args.compile,
+                              training_data=args.data, progress=progress)
+        print(f"deployed {len(args.model)} members {' '.join(args.model)} -> {out} ({args.device}, one call)")
+        return 0
+    if len(args.model) > 1:
+        raise ValueError(f"{len(args.model)} models given: deploy one at a time, or add --ensemble to "
+                         f"put them into one package")
+    out = deploy(args.model[0], args.out, device=args.device, reuse=not args.compile, training_data=args.data,
+                 progress=progress)
+    print(f"deployed {args.model[0]} -> {out} ({args.device})")
     return 0
 
 
@@ -240,8 +251,13 @@ def parser() -> argparse.ArgumentParser:
     fmt = {"formatter_class": argparse.ArgumentDefaultsHelpFormatter}
 
     p = sub.add_parser("deploy", help="compile a nequip checkpoint/package for pair_style ennp", **fmt)
-    p.add_argument("model", help="nequip-train checkpoint (.ckpt) or nequip-package file (.nequip.zip)")
+    p.add_argument("model", nargs="+",
+                   help="nequip-train checkpoint (.ckpt) or nequip-package file (.nequip.zip); several with --ensemble")
     p.add_argument("--out", required=True, help="the deployed model, ending in .nequip.pt2")
+    p.add_argument("--ensemble", action="store_true",
+                   help="one package of all the models given (members of one architecture, member 0 first): "
+                        "compute ennp/ensemble evaluates them in one call, pair_style ennp drives with "
+                        "member 0 or their mean")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     p.add_argument("--compile", action="store_true",
                    help="compile even where a compiled package of the same architecture is cached "

@@ -15,6 +15,7 @@ against the eager model, in a few seconds.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from pathlib import Path
@@ -62,6 +63,15 @@ def domain_metadata(data: str | os.PathLike, type_names: list[str], r_max: float
             "ennp_domain_frames": str(len(frames))}
 
 
+def module_structure(model) -> list:
+    """The module tree and tensor shapes of a model: what members of one architecture share."""
+    from .weights import module_tensors
+
+    shapes = [(name, list(t.shape), str(t.dtype)) for name, t in module_tensors(model).items()]
+    tree = [(name, type(m).__module__, type(m).__qualname__) for name, m in model.named_modules()]
+    return [tree, shapes]
+
+
 def architecture_key(model, metadata: dict, device: str) -> str:
     """Hash of the module tree, tensor shapes and metadata: not of the weights.
 
@@ -73,13 +83,10 @@ def architecture_key(model, metadata: dict, device: str) -> str:
     from torch._inductor.cpu_vec_isa import pick_vec_isa
 
     from ..cache import content_key
-    from .weights import module_tensors
 
-    shapes = [(name, list(t.shape), str(t.dtype)) for name, t in module_tensors(model).items()]
-    tree = [(name, type(m).__module__, type(m).__qualname__) for name, m in model.named_modules()]
     fixed = {k: v for k, v in metadata.items() if k not in PER_MEMBER_METADATA}
     return content_key("deploy-template", ENNP_FORMAT, torch.__version__, nequip.__version__,
-                       device, str(pick_vec_isa()), fixed, tree, shapes)
+                       device, str(pick_vec_isa()), fixed, *module_structure(model))
 
 
 def _same_as_eager(package: Path, model, data: dict, inputs: list, outputs: list) -> None:
@@ -94,6 +101,164 @@ def _same_as_eager(package: Path, model, data: dict, inputs: list, outputs: list
                                           model.model_dtype, fields=outputs)
 
 
+def _check_device(device: str) -> None:
+    import torch
+
+    if device not in ("cpu", "cuda"):
+        raise ValueError(f"device must be cpu or cuda, not {device!r}")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda asked for, but this torch has no usable CUDA device")
+
+
+@contextlib.contextmanager
+def _compile_state():
+    """nequip's global state for compiling (no TF32), and its workflow marker."""
+    from nequip.scripts._workflow_utils import set_workflow_state
+    from nequip.utils.global_state import set_global_state
+
+    set_workflow_state("compile")
+    try:
+        set_global_state(allow_tf32=False)
+        yield
+    finally:
+        set_workflow_state(None)
+
+
+def _load(model_path: Path):
+    """The eager model of a checkpoint or package and the data it was saved with."""
+    from nequip.model.saved_models.load_utils import load_saved_model
+    from nequip.model.utils import _EAGER_MODEL_KEY
+
+    try:
+        return load_saved_model(str(model_path), _EAGER_MODEL_KEY, return_data_dict=True)
+    except Exception as exc:    # torch/lightning raise many kinds for a wrong file
+        raise ValueError(f"{model_path} is not a loadable nequip checkpoint or .nequip.zip "
+                         f"package: {type(exc).__name__}: {exc}") from exc
+
+
+def _metadata(model, model_path: Path, layers: int, width: int, device: str,
+              training_data: str | os.PathLike | None) -> dict[str, str]:
+    """What the plugin reads from a package (inputs, outputs, ennp_* keys) and nequip's own."""
+    from nequip.scripts._compile_utils import LMP_OUTPUTS
+    from nequip.utils.aoti_metadata import (NEQUIP_AOTI_INPUTS_KEY, NEQUIP_AOTI_OUTPUTS_KEY,
+                                            serialize_aoti_keys)
+    from nequip.utils.global_state import get_latest_global_state
+
+    metadata = dict(model.metadata)
+    metadata.update(get_latest_global_state(only_metadata_related=True))
+    metadata = {k: str(int(v)) if isinstance(v, bool) else str(v) for k, v in metadata.items()}
+    metadata[NEQUIP_AOTI_INPUTS_KEY] = serialize_aoti_keys(package_inputs())
+    metadata[NEQUIP_AOTI_OUTPUTS_KEY] = serialize_aoti_keys(list(LMP_OUTPUTS))
+    metadata["ennp_format"] = ENNP_FORMAT
+    metadata["ennp_num_layers"] = str(layers)
+    # ghost features are exchanged between layers: ghosts need one cutoff only
+    metadata["ennp_exchange_width"] = str(width)
+    metadata["ennp_device"] = device
+    metadata["ennp_source"] = model_path.name
+    if training_data is not None:
+        metadata.update(domain_metadata(training_data, metadata["type_names"].split(), float(metadata["r_max"])))
+    return metadata
+
+
+def package_inputs() -> list[str]:
+    """The package's inputs: nequip's pair_nequip ones and [nlocal, nghost]."""
+    from nequip.scripts._compile_utils import PAIR_NEQUIP_INPUTS
+
+    from .local_energy import NLOCAL_KEY
+
+    return PAIR_NEQUIP_INPUTS + [NLOCAL_KEY]
+
+
+def _trace_data(data: dict, device: str) -> dict:
+    """One frame, no batch; some nodes marked ghost so that the masked sum is exercised by
+    nequip's own post-export check."""
+    import torch
+    from nequip.data import AtomicDataDict
+
+    from .local_energy import NLOCAL_KEY
+
+    data = {k: v for k, v in data.items()
+            if k not in (AtomicDataDict.BATCH_KEY, AtomicDataDict.NUM_NODES_KEY)}
+    n = data[AtomicDataDict.POSITIONS_KEY].shape[0]
+    data[NLOCAL_KEY] = torch.tensor([n - n // 4, n // 4], dtype=torch.int64)
+    return AtomicDataDict.to_(data, torch.device(device))
+
+
+def _compile(model, data: dict, metadata: dict, out: Path, device: str) -> None:
+    """AOTInductor-compile ``model`` to ``out`` (written under a temporary name first)."""
+    import torch
+    from nequip.scripts._compile_utils import LMP_OUTPUTS
+    from nequip.utils.aot import aot_export_model
+    from nequip.utils.aoti_metadata import embed_custom_ops_libs
+
+    batch_map = {
+        "graph": torch.export.Dim.STATIC,
+        "node": torch.export.Dim("num_nodes", min=2),
+        "edge": torch.export.Dim("num_edges", min=2),
+    }
+    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
+        part = Path(tmp) / out.name
+        aot_export_model(model=model, device=device, input_fields=package_inputs(),
+                         output_fields=list(LMP_OUTPUTS), data=data, batch_map=batch_map,
+                         output_path=str(part),
+                         inductor_configs=INDUCTOR_CONFIGS | {"aot_inductor.metadata": metadata},
+                         seed=1)
+        # nequip's Python loaders import this module (the exchange ops) first
+        embed_custom_ops_libs(str(part), {"ennp.deploy.ghost_exchange"})
+        os.replace(part, out)  # never leave a half-written model under the real name
+
+
+def _deploy_model(model, data: dict, metadata: dict, out: Path, device: str, reuse: bool,
+                  progress, label: str) -> Path:
+    """Write the prepared ``model`` to ``out``: from the cached template of its architecture
+    when there is one (CPU), else compiled (and kept as the template)."""
+    from nequip.scripts._compile_utils import LMP_OUTPUTS
+
+    from ..cache import cache_root, cached_dir
+    from .weights import (WeightSwapError, load_template, module_tensors, save_template,
+                          swap_weights)
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    reuse = reuse and device == "cpu"
+    key = architecture_key(model, metadata, device) if reuse else ""
+    template = cache_root() / "deploy_templates" / key
+    if reuse and (template / ".complete").is_file():
+        try:
+            package, names, fixed = load_template(template)
+            with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
+                part = swap_weights(package, names, fixed, module_tensors(model),
+                                    Path(tmp) / out.name,
+                                    {k: metadata.get(k) for k in PER_MEMBER_METADATA})
+                _same_as_eager(part, model, data, package_inputs(), list(LMP_OUTPUTS))
+                os.replace(part, out)
+            progress(f"{label}: weights written into the compiled template {key}")
+            return out
+        except (WeightSwapError, AssertionError, OSError, ValueError) as exc:
+            # a template that does not fit or cannot be read costs a compile, never a wrong model
+            progress(f"{label}: the template does not fit ({exc}); compiling")
+    progress(f"{label}: compiling with AOTInductor (about a minute per member on one core)")
+    _compile(model, data, metadata, out, device)
+    if reuse:
+        try:
+            cached_dir("deploy_templates", key,
+                       lambda folder: save_template(out, module_tensors(model), folder))
+        except WeightSwapError as exc:
+            progress(f"{label}: not kept as a template ({exc})")
+    return out
+
+
+def _prepared(model_path: Path):
+    """A member as the plugin runs it: energy of local atoms, ghost features exchanged;
+    with its trace data, number of layers and exchange width."""
+    from .ghost_exchange import use_ghost_exchange
+    from .local_energy import message_passing_layers, use_local_energy
+
+    model, data = _load(model_path)
+    layers = message_passing_layers(model)
+    use_local_energy(model)
+    return model, data, layers, use_ghost_exchange(model)
+
+
 def deploy(model_path: str | os.PathLike, out: str | os.PathLike, device: str = "cpu",
            reuse: bool = True, progress=None, training_data: str | os.PathLike | None = None) -> Path:
     """Compile ``model_path`` (``.ckpt`` or ``.nequip.zip``) to ``out`` for ``device``.
@@ -104,109 +269,46 @@ def deploy(model_path: str | os.PathLike, out: str | os.PathLike, device: str = 
     """
     model_path, out = Path(model_path), Path(out)
     _check_paths(model_path, out)
-    if device not in ("cpu", "cuda"):
-        raise ValueError(f"device must be cpu or cuda, not {device!r}")
+    _check_device(device)
+    with _compile_state():
+        model, data, layers, width = _prepared(model_path)
+        metadata = _metadata(model, model_path, layers, width, device, training_data)
+        return _deploy_model(model, _trace_data(data, device), metadata, out, device, reuse,
+                             progress or (lambda message: None), model_path.name)
 
-    import torch
-    from nequip.data import AtomicDataDict
-    from nequip.model.saved_models.load_utils import load_saved_model
-    from nequip.model.utils import _EAGER_MODEL_KEY
-    from nequip.scripts._compile_utils import LMP_OUTPUTS, PAIR_NEQUIP_INPUTS
-    from nequip.scripts._workflow_utils import set_workflow_state
-    from nequip.utils.aot import aot_export_model
-    from nequip.utils.aoti_metadata import (NEQUIP_AOTI_INPUTS_KEY,
-                                            NEQUIP_AOTI_OUTPUTS_KEY,
-                                            embed_custom_ops_libs,
-                                            serialize_aoti_keys)
-    from nequip.utils.global_state import get_latest_global_state, set_global_state
 
-    from ..cache import cache_root, cached_dir
-    from .ghost_exchange import use_ghost_exchange
-    from .local_energy import NLOCAL_KEY, message_passing_layers, use_local_energy
-    from .weights import (WeightSwapError, load_template, module_tensors, save_template,
-                          swap_weights)
+def deploy_ensemble(model_paths: list, out: str | os.PathLike, device: str = "cpu", reuse: bool = True,
+                    progress=None, training_data: str | os.PathLike | None = None) -> Path:
+    """Compile K members of one architecture into one package that evaluates all of them on
+    one graph in one call (:mod:`.ensemble`); member 0 comes first in its outputs.
 
-    progress = progress or (lambda message: None)
+    Members that differ in type names, cutoffs, dtype, depth or structure are refused
+    (:class:`.ensemble.EnsembleError`); they still work as separate files. With ``reuse``,
+    a later ensemble of the same architecture and size gets its weights written into the
+    first one's compiled package.
+    """
+    model_paths, out = [Path(p) for p in model_paths], Path(out)
+    for path in model_paths:
+        _check_paths(path, out)
+    _check_device(device)
 
-    if device == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("--device cuda asked for, but this torch has no usable CUDA device")
+    from .ensemble import ENSEMBLE_KEY, EnsembleModel, check_members
 
-    set_workflow_state("compile")
-    try:
-        set_global_state(allow_tf32=False)
-        try:
-            model, data = load_saved_model(str(model_path), _EAGER_MODEL_KEY, return_data_dict=True)
-        except Exception as exc:    # torch/lightning raise many kinds for a wrong file
-            raise ValueError(f"{model_path} is not a loadable nequip checkpoint or .nequip.zip "
-                             f"package: {type(exc).__name__}: {exc}") from exc
-        layers = message_passing_layers(model)
-        use_local_energy(model)
-        width = use_ghost_exchange(model)
-
-        metadata = dict(model.metadata)
-        metadata.update(get_latest_global_state(only_metadata_related=True))
-        metadata = {k: str(int(v)) if isinstance(v, bool) else str(v) for k, v in metadata.items()}
-        inputs = PAIR_NEQUIP_INPUTS + [NLOCAL_KEY]
-        outputs = list(LMP_OUTPUTS)
-        metadata[NEQUIP_AOTI_INPUTS_KEY] = serialize_aoti_keys(inputs)
-        metadata[NEQUIP_AOTI_OUTPUTS_KEY] = serialize_aoti_keys(outputs)
-        metadata["ennp_format"] = ENNP_FORMAT
-        metadata["ennp_num_layers"] = str(layers)
-        # ghost features are exchanged between layers: ghosts need one cutoff only
-        metadata["ennp_exchange_width"] = str(width)
-        metadata["ennp_device"] = device
-        metadata["ennp_source"] = model_path.name
-        if training_data is not None:
-            metadata.update(domain_metadata(training_data, metadata["type_names"].split(), float(metadata["r_max"])))
-
-        # one frame, no batch; trace with some nodes marked ghost so that the
-        # masked sum is exercised by nequip's own post-export check
-        data = {k: v for k, v in data.items()
-                if k not in (AtomicDataDict.BATCH_KEY, AtomicDataDict.NUM_NODES_KEY)}
-        n = data[AtomicDataDict.POSITIONS_KEY].shape[0]
-        data[NLOCAL_KEY] = torch.tensor([n - n // 4, n // 4], dtype=torch.int64)
-        data = AtomicDataDict.to_(data, torch.device(device))
-
-        batch_map = {
-            "graph": torch.export.Dim.STATIC,
-            "node": torch.export.Dim("num_nodes", min=2),
-            "edge": torch.export.Dim("num_edges", min=2),
-        }
-        out.parent.mkdir(parents=True, exist_ok=True)
-        reuse = reuse and device == "cpu"
-        key = architecture_key(model, metadata, device) if reuse else ""
-        template = cache_root() / "deploy_templates" / key
-        if reuse and (template / ".complete").is_file():
-            try:
-                package, names, fixed = load_template(template)
-                with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
-                    part = swap_weights(package, names, fixed, module_tensors(model),
-                                        Path(tmp) / out.name,
-                                        {k: metadata.get(k) for k in PER_MEMBER_METADATA})
-                    _same_as_eager(part, model, data, inputs, outputs)
-                    os.replace(part, out)
-                progress(f"{model_path.name}: weights written into the compiled template {key}")
-                return out
-            except (WeightSwapError, AssertionError, OSError, ValueError) as exc:
-                # a template that does not fit or cannot be read costs a compile, never a wrong model
-                progress(f"{model_path.name}: the template does not fit ({exc}); compiling")
-        progress(f"{model_path.name}: compiling with AOTInductor (about a minute per core)")
-        with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
-            part = Path(tmp) / out.name
-            aot_export_model(model=model, device=device, input_fields=inputs,
-                             output_fields=outputs, data=data, batch_map=batch_map,
-                             output_path=str(part),
-                             inductor_configs=INDUCTOR_CONFIGS | {"aot_inductor.metadata": metadata},
-                             seed=1)
-            # nequip's Python loaders import this module (the exchange ops) first
-            embed_custom_ops_libs(str(part), {"ennp.deploy.ghost_exchange"})
-            os.replace(part, out)  # never leave a half-written model under the real name
-        if reuse:
-            try:
-                cached_dir("deploy_templates", key,
-                           lambda folder: save_template(out, module_tensors(model), folder))
-            except WeightSwapError as exc:
-                progress(f"{model_path.name}: not kept as a template ({exc})")
-    finally:
-        set_workflow_state(None)
-    return out
+    if len(model_paths) < 2:
+        check_members([p.name for p in model_paths], [], [])
+    with _compile_state():
+        members, metadata, structures = [], [], []
+        for path in model_paths:
+            model, data, layers, width = _prepared(path)
+            members.append(model.to(device))
+            metadata.append(_metadata(model, path, layers, width, device, None))
+            structures.append(module_structure(model))
+            if len(members) == 1:
+                trace = _trace_data(data, device)
+        check_members([p.name for p in model_paths], metadata, structures)
+        meta = _metadata(members[0], model_paths[0], layers, width, device, training_data)
+        meta["ennp_source"] = " ".join(p.name for p in model_paths)
+        meta[ENSEMBLE_KEY] = str(len(members))
+        return _deploy_model(EnsembleModel(members), trace, meta, out, device, reuse,
+                             progress or (lambda message: None),
+                             f"{out.name} ({len(members)} members)")
