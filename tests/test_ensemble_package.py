@@ -21,21 +21,26 @@ def package(mix_model, mix_model_c, tmp_path_factory):
     return {"deployed": out, "checkpoints": [mix_model["checkpoint"], mix_model_c["checkpoint"]]}
 
 
-def test_each_member_equals_its_own_calculator(package):
-    """The package called directly: member k's per-atom energies, forces and virial are member
-    k's nequip ASE calculator's (float64, 1e-8)."""
+def call_package(path, atoms):
+    """The package's outputs on one periodic structure, called directly (one process, no ghosts)."""
     import torch
     from nequip.data import AtomicDataDict, compute_neighborlist_, from_ase
     from nequip.data.transforms import ChemicalSpeciesToAtomTypeMapper
 
-    atoms = mixed_crystal(repeat=(2, 2, 2), seed=21, rattle=0.25)
     data = ChemicalSpeciesToAtomTypeMapper(ELEMENTS)(compute_neighborlist_(from_ase(atoms), r_max=4.0))
-    run = torch._inductor.aoti_load_package(str(package["deployed"]))
-    n = len(atoms)
+    run = torch._inductor.aoti_load_package(str(path))
     inputs = [data[AtomicDataDict.POSITIONS_KEY].double(), data[AtomicDataDict.EDGE_INDEX_KEY],
               data[AtomicDataDict.ATOM_TYPE_KEY].view(-1), data[AtomicDataDict.CELL_KEY].double(),
-              data[AtomicDataDict.EDGE_CELL_SHIFT_KEY].double(), torch.tensor([n, 0])]
-    energies, forces, virials = (t.detach().numpy() for t in run(inputs))
+              data[AtomicDataDict.EDGE_CELL_SHIFT_KEY].double(), torch.tensor([len(atoms), 0])]
+    return [t.detach().numpy() for t in run(inputs)]
+
+
+def test_each_member_equals_its_own_calculator(package):
+    """The package called directly: member k's per-atom energies, forces and virial are member
+    k's nequip ASE calculator's (float64, 1e-8)."""
+    atoms = mixed_crystal(repeat=(2, 2, 2), seed=21, rattle=0.25)
+    n = len(atoms)
+    energies, forces, virials = call_package(package["deployed"], atoms)
     assert energies.shape == (2, n, 1) and forces.shape == (2, n, 3) and virials.shape == (2, 1, 3, 3)
     virials = virials[:, 0]
     for k, ckpt in enumerate(package["checkpoints"]):
@@ -46,6 +51,20 @@ def test_each_member_equals_its_own_calculator(package):
         np.testing.assert_allclose(-np.array([w[0, 0], w[1, 1], w[2, 2], w[0, 1], w[0, 2], w[1, 2]]),
                                    ref["virial"], rtol=1e-7, atol=1e-7)
     assert np.abs(forces[0] - forces[1]).max() > 1e-3    # the members really differ
+
+
+def test_weights_swapped_into_the_compiled_package(package, tmp_path):
+    """The same members in the other order: a copy of the compiled package with the weights
+    swapped (not a compile), equal to the first package member for member to 1e-10."""
+    from ennp.deploy.export import deploy_ensemble
+
+    said = []
+    swapped = deploy_ensemble(package["checkpoints"][::-1], tmp_path / "swapped.nequip.pt2", progress=said.append)
+    assert "weights written into the compiled template" in said[-1], said
+    atoms = mixed_crystal(repeat=(2, 2, 2), seed=25, rattle=0.25)
+    first, second = call_package(package["deployed"], atoms), call_package(swapped, atoms)
+    for a, b in zip(first, second):
+        np.testing.assert_allclose(b[::-1], a, rtol=0, atol=1e-10)
 
 
 @pytest.mark.parametrize("nprocs", [1, 2])
@@ -120,3 +139,13 @@ def test_bad_lammps_input(package, mix_model, tmp_path):
     assert "'drive mean' needs an ensemble package" in lammps_fails(tmp_path / "a", f"ennp {m} drive mean")
     assert "drive must be 'first' or 'mean', got 'all'" in lammps_fails(tmp_path / "b", f"ennp {package['deployed']} drive all")
     assert "keyword drive is missing its value" in lammps_fails(tmp_path / "c", f"ennp {m} drive")
+
+
+def test_cli(mix_model, tmp_path, capsys):
+    from ennp.cli import main
+
+    ckpt, out = str(mix_model["checkpoint"]), str(tmp_path / "e.nequip.pt2")
+    assert main(["deploy", ckpt, ckpt, "--out", out]) == 2
+    assert "2 models given: deploy one at a time, or add --ensemble" in capsys.readouterr().err
+    assert main(["deploy", ckpt, "--out", out, "--ensemble"]) == 2
+    assert "an ensemble package needs at least two members, got 1" in capsys.readouterr().err
