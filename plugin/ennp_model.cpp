@@ -372,7 +372,7 @@ void Model::compute(const Graph &g, std::vector<Result> &results)
   energy = energy.detach().to(torch::kCPU, torch::kFloat64).contiguous().view({-1});
   forces = forces.detach().to(torch::kCPU, torch::kFloat64).contiguous().view({-1});
   virial = virial.detach().to(torch::kCPU, torch::kFloat64).contiguous().view({-1});
-  // members stacked on the leading axis: energies (K, nnodes), forces (K, nnodes, 3), virials (K, 3, 3)
+  // members stacked on the leading axis: K x nnodes energies, K x nnodes x 3 forces, K x 9 virial values
   const int64_t K = members_;
   if (energy.numel() != K * nnodes || forces.numel() != K * 3 * nnodes || virial.numel() != K * 9)
     throw ModelError("model '" + path_ + "' returned outputs of " + std::to_string(energy.numel()) + ", " +

@@ -297,18 +297,18 @@ def deploy_ensemble(model_paths: list, out: str | os.PathLike, device: str = "cp
     if len(model_paths) < 2:
         check_members([p.name for p in model_paths], [], [])
     with _compile_state():
-        members, metadata, structures = [], [], []
+        members, datas, metadata, structures = [], [], [], []
         for path in model_paths:
             model, data, layers, width = _prepared(path)
             members.append(model.to(device))
-            metadata.append(_metadata(model, path, layers, width, device, None))
+            datas.append(data)
+            # the training domain goes into the package's metadata, which is member 0's
+            metadata.append(_metadata(model, path, layers, width, device, None if metadata else training_data))
             structures.append(module_structure(model))
-            if len(members) == 1:
-                trace = _trace_data(data, device)
         check_members([p.name for p in model_paths], metadata, structures)
-        meta = _metadata(members[0], model_paths[0], layers, width, device, training_data)
+        meta = dict(metadata[0])
         meta["ennp_source"] = " ".join(p.name for p in model_paths)
         meta[ENSEMBLE_KEY] = str(len(members))
-        return _deploy_model(EnsembleModel(members), trace, meta, out, device, reuse,
+        return _deploy_model(EnsembleModel(members), _trace_data(datas[0], device), meta, out, device, reuse,
                              progress or (lambda message: None),
                              f"{out.name} ({len(members)} members)")
