@@ -1,9 +1,15 @@
-"""Chain tests (ennp heat, vibrations, md): configs with changes, a stand-in sbatch."""
+"""Chain tests (ennp heat, vibrations, md): configs with changes, a stand-in sbatch, a run
+killed part-way."""
 
 import json
 import os
 import shutil
+import signal
+import subprocess
+import time
 from pathlib import Path
+
+import pytest
 
 import yaml
 
@@ -43,3 +49,20 @@ def make_bundle(folder: Path, models, species=("Au", "Ti", "O"), **fields) -> Pa
     data = {"species": list(species), "members": names, **fields}
     (folder / "bundle.yaml").write_text(yaml.safe_dump({k: v for k, v in data.items() if v is not None}))
     return folder
+
+
+def kill_when(command: list, condition, log: Path, timeout: float = 900) -> None:
+    """Start ``command`` (its output appended to ``log``); SIGKILL its process group (the
+    command, mpiexec and lmp, as a node failure would) as soon as ``condition()``."""
+    with open(log, "a") as fh:
+        proc = subprocess.Popen(command, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+        t0 = time.time()
+        while not condition():
+            if proc.poll() is not None:
+                pytest.fail(f"run ended (exit {proc.returncode}) before the kill point:\n{log.read_text()[-3000:]}")
+            if time.time() - t0 > timeout:
+                os.killpg(proc.pid, signal.SIGKILL)
+                pytest.fail("kill point not reached in time")
+            time.sleep(0.01)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from ase.build import bulk
 
+from ennp.cache import cached_dir, content_key
 from ennp.train.datasets import rattled_mixture
 from ennp.train.nequip_config import ModelSettings
 from ennp.train.tiny_model import tiny_model
@@ -25,13 +26,42 @@ def _demo():
     return demo_model()
 
 
-# the session's deployed models, by fixture name (cached by content outside the checkout)
+def _stock():
+    """mix_model compiled by nequip itself (nequip-compile --target pair_nequip)."""
+    import subprocess
+    import sys
+
+    ckpt = MODELS["mix_model"]()["checkpoint"]
+
+    def build(tmp):
+        subprocess.run([str(Path(sys.executable).with_name("nequip-compile")), str(ckpt),
+                        str(tmp / "stock.nequip.pt2"), "--mode", "aotinductor", "--device", "cpu",
+                        "--target", "pair_nequip"], check=True, capture_output=True)
+    return cached_dir("stock_models", content_key("stock", ckpt), build) / "stock.nequip.pt2"
+
+
+def _package():
+    """mix_model and mix_model_c (one architecture, other seeds) in one ensemble package."""
+    from ennp.deploy.export import ENNP_FORMAT, deploy_ensemble
+
+    members = [MODELS["mix_model"](), MODELS["mix_model_c"]()]
+    checkpoints = [m["checkpoint"] for m in members]
+    key = content_key("ensemble-package", ENNP_FORMAT, *(m["deployed"].parent.name for m in members))
+    folder = cached_dir("models", key, lambda tmp: deploy_ensemble(checkpoints, tmp / "ensemble.nequip.pt2"))
+    return {"deployed": folder / "ensemble.nequip.pt2", "checkpoints": checkpoints}
+
+
+# the session's deployed models, by fixture name (cached by content outside the checkout), in
+# the order the background builds them: mix_model's compile is the template of the members of
+# its architecture (mix_model_c, the ensemble package's, the AL test's), built first
 MODELS = {
     "mix_model": _mix({}, 2, "mix64"),    # float64 Au/Ti/O, 2 layers: tight tolerances possible
-    "mix_model3": _mix({"num_layers": 3}, 1, "mix64_L3"),    # 3 layers: two ghost exchanges per evaluation
     "mix_model_b": _mix({"r_max": 4.5, "seed": 2}, 1, "mix64_b"),    # another member: other seed, larger r_max
     "mix_model_c": _mix({"seed": 3}, 1, "mix64_c"),    # a member of mix_model's architecture: other seed
+    "mix_model3": _mix({"num_layers": 3}, 1, "mix64_L3"),    # 3 layers: two ghost exchanges per evaluation
     "demo_model": _demo,
+    "ensemble_package": _package,
+    "stock_model": _stock,
 }
 
 
@@ -42,7 +72,8 @@ def pytest_collection_finish(session):
     import subprocess
     import sys
 
-    wanted = sorted({f for item in session.items for f in getattr(item, "fixturenames", ()) if f in MODELS})
+    used = {f for item in session.items for f in getattr(item, "fixturenames", ())}
+    wanted = [name for name in MODELS if name in used]
     if len(wanted) > 1:
         subprocess.Popen([sys.executable, str(Path(__file__).with_name("prebuild_models.py")), *wanted],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -71,6 +102,16 @@ def mix_model_c():
 @pytest.fixture(scope="session")
 def demo_model():
     return MODELS["demo_model"]()
+
+
+@pytest.fixture(scope="session")
+def ensemble_package():
+    return MODELS["ensemble_package"]()
+
+
+@pytest.fixture(scope="session")
+def stock_model():
+    return MODELS["stock_model"]()
 
 
 def mixed_crystal(repeat=(3, 3, 3), seed=1, a=4.2, rattle=0.15):

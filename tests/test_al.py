@@ -3,11 +3,8 @@ during training, resumed, and checked; bad configurations; the pieces."""
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import ase.io
@@ -15,6 +12,7 @@ import numpy as np
 import pytest
 from ase.build import bulk
 
+from chain_helpers import kill_when
 from conftest import min_distances_by_hand
 from ennp.al import loop
 from ennp.al.config import load_al_config
@@ -37,7 +35,8 @@ structures:
 label: {labeller: sevennet}
 initial: {copies: 6, rattle: 0.05, strain: 0.02, test_copies: 3, test_rattle: 0.08, seed: 0}
 ensemble: {size: 2, seed: 0}
-training: {model: {num_features: 16}, max_epochs: 20, batch_size: 4, warm_start: true}
+# mix_model's architecture (conftest): its compiled template serves the members
+training: {model: {r_max: 4.0, num_features: 8, model_dtype: float64}, max_epochs: 10, batch_size: 4, warm_start: true}
 exploration: {temperatures: [600], steps: 200, every: 10, dt: 0.002}
 trust: {lo: 0.05, hi: 1.0}
 selection: {max_frames: 6}
@@ -45,21 +44,9 @@ convergence: {accurate_fraction: 0.95, max_generations: 2}
 """
 
 
-def _run_until(work: Path, condition, log: Path, timeout: float = 900) -> None:
+def _run_until(work: Path, condition, log: Path) -> None:
     """Start `ennp al run WORK`; SIGKILL its process group as soon as ``condition()``."""
-    with open(log, "a") as fh:
-        proc = subprocess.Popen([ENNP, "al", "run", str(work)], stdout=fh, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-        t0 = time.time()
-        while not condition():
-            if proc.poll() is not None:
-                pytest.fail(f"run ended (exit {proc.returncode}) before the kill point:\n{log.read_text()[-3000:]}")
-            if time.time() - t0 > timeout:
-                os.killpg(proc.pid, signal.SIGKILL)
-                pytest.fail("kill point not reached in time")
-            time.sleep(0.01)
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+    kill_when([ENNP, "al", "run", str(work)], condition, log)
 
 
 def _stamp(path: Path) -> tuple:
@@ -183,7 +170,7 @@ def _write(tmp_path, text: str) -> Path:
      r"exploration.structures: unknown structure\(s\) \['au_slab'\]"),
     (("max_frames: 6", "max_frame: 6"), r"selection: unknown field\(s\) \['max_frame'\]"),
     (("steps: 200", "steps: lots"), r"exploration.steps: expected int, got 'lots'"),
-    (("num_features: 16}", "num_features: 16, model_dtype: float16}"),
+    (("model_dtype: float64}", "model_dtype: float16}"),
      r"training.model: model_dtype must be float32 or float64"),
     (("batch_size: 4,", "batch_size: 4, lr: 1e-2x,"), r"training.lr: expected float, got '1e-2x'"),
     (("builder: au_fcc,", "builder: au_bcc,"), None),

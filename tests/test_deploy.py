@@ -1,5 +1,8 @@
 """`ennp deploy` output checked in Python, without LAMMPS."""
 
+import shutil
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -12,9 +15,6 @@ from ennp.cache import cache_root, cached_dir, content_key
 from ennp.deploy.export import INDUCTOR_CONFIGS, deploy
 from ennp.deploy.weights import (TEMPLATE_NAME, WeightSwapError, blob_span, load_template,
                                  swap_weights)
-from ennp.train.datasets import rattled_mixture
-from ennp.train.nequip_config import ModelSettings
-from ennp.train.tiny_model import tiny_model
 
 from conftest import mixed_crystal
 
@@ -85,37 +85,91 @@ def graph_inputs(atoms, r_max=4.0):
             torch.tensor(atoms.cell[:]).view(1, 3, 3), data["edge_cell_shift"].double())
 
 
-@pytest.fixture(scope="session")
-def mix_member2(mix_model):
-    """mix_model's architecture, other seed (other weights, data split, scales)."""
-    settings = ModelSettings(type_names=("Au", "Ti", "O"), r_max=4.0, num_layers=2, l_max=1,
-                             num_features=8, model_dtype="float64", seed=2)
-    return tiny_model(rattled_mixture(num_frames=16), settings, max_epochs=2, name="mix64_s2")
+def scratch_and_swapped_members(mix_model, mix_model_c):
+    """(X, Y, template folder): of mix_model and mix_model_c (one architecture), X is the member
+    whose package was compiled from scratch (the cached template is byte for byte its package),
+    Y the one whose weights were swapped into it; None where neither was compiled here."""
+    for folder in (cache_root() / "deploy_templates").glob("*/"):
+        template = folder / TEMPLATE_NAME
+        if not template.is_file():
+            continue
+        for x, y in ((mix_model, mix_model_c), (mix_model_c, mix_model)):
+            if x["deployed"].read_bytes() == template.read_bytes():
+                return x, y, folder
+    return None
 
 
-def test_weight_swap_equals_a_compile(mix_member2, tmp_path):
-    ckpt = mix_member2["checkpoint"]
-    said = []
-    swapped = deploy(ckpt, tmp_path / "swapped.nequip.pt2", progress=said.append)
+def test_weight_swap_equals_a_compile(mix_model, mix_model_c, tmp_path, monkeypatch):
+    """A member's weights swapped into another member's compiled package equal that member
+    compiled from scratch (1e-10), metadata included."""
+    found = scratch_and_swapped_members(mix_model, mix_model_c)
+    if found is None:    # caches from elsewhere: compile X from scratch here (cached)
+        x, y = mix_model_c, mix_model
+        key = content_key("compiled-from-scratch", x["deployed"].parent.name, INDUCTOR_CONFIGS)
+        scratch = cached_dir("models", key,
+                             lambda tmp: deploy(x["checkpoint"], tmp / "m.nequip.pt2", reuse=False))
+        scratch = scratch / "m.nequip.pt2"
+        swapped = deploy(x["checkpoint"], tmp_path / "swapped.nequip.pt2", progress=(said := []).append)
+    else:
+        # Y's package (its weights in X's compiled code) as the template of a cache of its own:
+        # X's weights swapped back into it must give X's compile from scratch
+        x, y, folder = found
+        scratch = x["deployed"]
+        own = tmp_path / "cache" / "deploy_templates" / folder.name
+        shutil.copytree(folder, own)
+        (own / TEMPLATE_NAME).write_bytes(y["deployed"].read_bytes())
+        monkeypatch.setenv("ENNP_CACHE_DIR", str(tmp_path / "cache"))
+        swapped = deploy(x["checkpoint"], tmp_path / "swapped.nequip.pt2", progress=(said := []).append)
     assert "weights written into the compiled template" in said[-1], said
-    key = content_key("compiled-from-scratch", mix_member2["deployed"].parent.name, INDUCTOR_CONFIGS)
-    scratch = cached_dir("models", key, lambda tmp: deploy(ckpt, tmp / "m.nequip.pt2", reuse=False))
-    a, b = load(swapped), load(scratch / "m.nequip.pt2")
+    a, b = load(swapped), load(scratch)
     assert a.get_metadata() == b.get_metadata()
     atoms = mixed_crystal(repeat=(2, 2, 2), seed=3)
     inputs, n = graph_inputs(atoms), len(atoms)
+    other = load(y["deployed"])
     for nlocal in (n, n // 3):
-        got = a(*inputs, torch.tensor([nlocal, n - nlocal]))
-        want = b(*inputs, torch.tensor([nlocal, n - nlocal]))
-        for g, w in zip(got, want):     # per-atom energies, forces, virial
+        split = torch.tensor([nlocal, n - nlocal])
+        got, want, template = a(*inputs, split), b(*inputs, split), other(*inputs, split)
+        for g, w, t in zip(got, want, template):     # per-atom energies, forces, virial
             assert g.abs().max() > 0
             np.testing.assert_allclose(g.detach().numpy(), w.detach().numpy(), rtol=0, atol=1e-10)
-    # and it is not the template member's model
-    first = load(mix_member2["deployed"]).get_metadata()
-    assert first["ennp_source"] == "last.ckpt"
+            assert (t - w).abs().max() > 1e-6    # the template's own weights give other numbers
 
 
-def test_weight_swap_refuses_a_differing_compiled_in_tensor(mix_member2, tmp_path):
+def test_a_deploy_waits_for_the_template_being_compiled(mix_model, mix_model_c, tmp_path):
+    """While another process holds the lock of an architecture's template (it is compiling it),
+    a deploy of that architecture waits, then gets its weights swapped in: no second compile."""
+    import fcntl
+    import os
+    import subprocess
+    import sys
+    import time
+
+    found = scratch_and_swapped_members(mix_model, mix_model_c)
+    assert found, "mix_model's architecture has a template in the cache"
+    folder = found[2]
+    cache = tmp_path / "cache"
+    (cache / "deploy_templates").mkdir(parents=True)
+    env = {**os.environ, "ENNP_CACHE_DIR": str(cache)}
+    script = ("import sys; from ennp.deploy.export import deploy; "
+              "deploy(sys.argv[1], sys.argv[2], progress=lambda m: print(m, flush=True))")
+    with open(cache / "deploy_templates" / f"{folder.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)    # as the compiling process does
+        proc = subprocess.Popen([sys.executable, "-c", script, str(mix_model_c["checkpoint"]),
+                                 str(tmp_path / "m.nequip.pt2")], env=env, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        t0 = time.time()
+        while not any(line.split()[1] == "->" and line.split()[5] == str(proc.pid)
+                      for line in Path("/proc/locks").read_text().splitlines()):
+            assert proc.poll() is None, proc.communicate()[0]
+            assert time.time() - t0 < 120, "the deploy never waited for the lock"
+            time.sleep(0.05)
+        shutil.copytree(folder, cache / "deploy_templates" / folder.name)    # the compile's result
+    out = proc.communicate(timeout=300)[0]
+    assert proc.returncode == 0, out
+    assert "weights written into the compiled template" in out and "compiling" not in out, out
+
+
+def test_weight_swap_refuses_a_differing_compiled_in_tensor(mix_model_c, tmp_path):
     folder = next((cache_root() / "deploy_templates").glob("*/" + TEMPLATE_NAME)).parent
     package, names, fixed = load_template(folder)
     assert fixed, "a template records the tensors compiled into its code"

@@ -12,13 +12,9 @@ from test_errors import lammps_fails
 
 
 @pytest.fixture(scope="module")
-def package(mix_model, mix_model_c, tmp_path_factory):
-    """Members 0 and 1 of mix_model's architecture (other seeds) in one package."""
-    from ennp.deploy.export import deploy_ensemble
-
-    out = tmp_path_factory.mktemp("ensemble") / "ensemble.nequip.pt2"
-    deploy_ensemble([mix_model["checkpoint"], mix_model_c["checkpoint"]], out)
-    return {"deployed": out, "checkpoints": [mix_model["checkpoint"], mix_model_c["checkpoint"]]}
+def package(ensemble_package):
+    """Members 0 and 1 of mix_model's architecture (other seeds) in one package (conftest)."""
+    return ensemble_package
 
 
 def call_package(path, atoms):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from chain_helpers import fake_sbatch, write_config as write_yaml
+from chain_helpers import fake_sbatch, kill_when, write_config as write_yaml
 
 from ennp.config import ConfigError
 from ennp.heat.config import load_heat_config
@@ -52,12 +52,25 @@ def write_config(path: Path, changes: dict | None = None) -> Path:
     return write_yaml(path, CONFIG, changes)
 
 
-def run_heat_chain(root: Path, changes: dict | None = None) -> dict:
+def transient_started(work: Path) -> bool:
+    """Both steady seeds finished and the transient runs under way: a kill point."""
+    return (all((work / "steady" / f"seed_{k}" / "done").exists() for k in (1, 2))
+            and (work / "transient" / "seed_1" / "log.lammps").exists())
+
+
+def run_heat_chain(root: Path, changes: dict | None = None, kill_at=None) -> dict:
+    """``ennp heat run``; with ``kill_at(work)``, killed (SIGKILL) there first and then resumed:
+    the result is the resumed run's, with the stamps of the steady seeds' logs at the kill."""
     config = write_config(root / "heat.yaml", changes)
     work = root / "work"
-    proc = subprocess.run([ENNP, "heat", "run", str(config), "--out", str(work)], capture_output=True, text=True)
+    command = [ENNP, "heat", "run", str(config), "--out", str(work)]
+    stamps = {}
+    if kill_at is not None:
+        kill_when(command, lambda: kill_at(work), root / "killed.log")
+        stamps = {log: log.stat().st_mtime_ns for log in work.glob("steady/seed_*/log.lammps")}
+    proc = subprocess.run(command, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    return {"config": config, "work": work, "stdout": proc.stdout,
+    return {"config": config, "work": work, "stdout": proc.stdout, "stamps_at_kill": stamps,
             "regions": {**(meta := json.loads((work / "structure.json").read_text()))["regions"],
                         "cross_section_A2": meta["ennp_cross_section_A2"]},
             **{name: json.loads((work / f"{name}.json").read_text())
@@ -66,7 +79,8 @@ def run_heat_chain(root: Path, changes: dict | None = None) -> dict:
 
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory):
-    return run_heat_chain(tmp_path_factory.mktemp("heat"))
+    """The chain killed once its transient runs have started, then resumed."""
+    return run_heat_chain(tmp_path_factory.mktemp("heat"), kill_at=transient_started)
 
 
 @pytest.fixture(scope="module")
@@ -190,18 +204,23 @@ def test_beam_heating_of_the_chain(chain):
 
 
 def test_resume_keeps_finished_seeds_and_reruns_an_unfinished_one(chain):
-    work = chain["work"]
-    killed = work / "transient" / "seed_2"
-    (killed / "done").unlink()    # as if the run had been killed before finishing this seed
-    kept = work / "steady" / "seed_1" / "log.lammps"
-    before = kept.stat().st_mtime_ns
-    proc = subprocess.run([ENNP, "heat", "run", str(chain["config"]), "--out", str(work)],
-                          capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "transient seed 2: kept" not in proc.stdout and "steady seed 1: kept" in proc.stdout
-    assert (killed / "done").exists() and kept.stat().st_mtime_ns == before
-    again = json.loads((work / "steady.json").read_text())
-    assert again["G_MW_m2K"] == chain["steady"]["G_MW_m2K"]
+    """Killed while the transient seeds ran: the resumed chain keeps the finished steady seeds
+    untouched and runs the transient ones again, to the end."""
+    work, out = chain["work"], chain["stdout"]
+    assert "steady seed 1: kept" in out and "steady seed 2: kept" in out
+    assert "transient seed 1: kept" not in out and "transient seed 2: kept" not in out
+    assert len(chain["stamps_at_kill"]) == 2
+    for log, stamp in chain["stamps_at_kill"].items():
+        assert log.stat().st_mtime_ns == stamp
+    finished = []
+    for seed in (1, 2):
+        folder = work / "transient" / f"seed_{seed}"
+        assert (folder / "done").exists()
+        log = (folder / "log.lammps").read_text()
+        assert log.count("LAMMPS (") == 1    # one whole run, nothing of the killed one
+        finished.append(log.count("Loop time of"))
+    assert finished[0] == finished[1] >= 3    # equilibration, heating, decay
+    assert [s["seed"] for s in chain["transient"]["seeds"]] == [1, 2]
 
 
 @pytest.mark.parametrize("changes, message", [

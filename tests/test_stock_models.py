@@ -1,27 +1,11 @@
 """Models compiled by nequip itself (nequip-compile --target pair_nequip) run on one rank."""
 
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from conftest import ELEMENTS, mixed_crystal
-from ennp.cache import cached_dir, content_key
 from lammps_helpers import single_point
 from test_errors import lammps_fails
-
-
-@pytest.fixture(scope="session")
-def stock_model(mix_model):
-    def build(tmp):
-        subprocess.run([str(Path(sys.executable).with_name("nequip-compile")),
-                        str(mix_model["checkpoint"]), str(tmp / "stock.nequip.pt2"),
-                        "--mode", "aotinductor", "--device", "cpu", "--target", "pair_nequip"],
-                       check=True, capture_output=True)
-    key = content_key("stock", Path(mix_model["checkpoint"]))
-    return cached_dir("stock_models", key, build) / "stock.nequip.pt2"
 
 
 def test_stock_model_matches_ennp_deploy_on_one_rank(mix_model, stock_model, tmp_path):

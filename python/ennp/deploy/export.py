@@ -211,39 +211,53 @@ def _compile(model, data: dict, metadata: dict, out: Path, device: str) -> None:
 def _deploy_model(model, data: dict, metadata: dict, out: Path, device: str, reuse: bool,
                   progress, label: str) -> Path:
     """Write the prepared ``model`` to ``out``: from the cached template of its architecture
-    when there is one (CPU), else compiled (and kept as the template)."""
+    when there is one (CPU), else compiled (and kept as the template).
+
+    The template is a cache entry built under its lock: a deploy of the same architecture that
+    starts while the first one compiles (AL members, the tests' background builds) waits for
+    that compile and swaps its weights in, instead of compiling the same code a second time.
+    """
     from nequip.scripts._compile_utils import LMP_OUTPUTS
 
-    from ..cache import cache_root, cached_dir
+    from ..cache import cached_dir
     from .weights import (WeightSwapError, load_template, module_tensors, save_template,
                           swap_weights)
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    reuse = reuse and device == "cpu"
-    key = architecture_key(model, metadata, device) if reuse else ""
-    template = cache_root() / "deploy_templates" / key
-    if reuse and (template / ".complete").is_file():
-        try:
-            package, names, fixed = load_template(template)
-            with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
-                part = swap_weights(package, names, fixed, module_tensors(model),
-                                    Path(tmp) / out.name,
-                                    {k: metadata.get(k) for k in PER_MEMBER_METADATA})
-                _same_as_eager(part, model, data, package_inputs(), list(LMP_OUTPUTS))
-                os.replace(part, out)
-            progress(f"{label}: weights written into the compiled template {key}")
-            return out
-        except (WeightSwapError, AssertionError, OSError, ValueError) as exc:
-            # a template that does not fit or cannot be read costs a compile, never a wrong model
-            progress(f"{label}: the template does not fit ({exc}); compiling")
-    progress(f"{label}: compiling with AOTInductor (about a minute per member on one core)")
-    _compile(model, data, metadata, out, device)
-    if reuse:
-        try:
-            cached_dir("deploy_templates", key,
-                       lambda folder: save_template(out, module_tensors(model), folder))
-        except WeightSwapError as exc:
-            progress(f"{label}: not kept as a template ({exc})")
+
+    def compile_out() -> None:
+        progress(f"{label}: compiling with AOTInductor (about a minute per member on one core)")
+        _compile(model, data, metadata, out, device)
+
+    if not (reuse and device == "cpu"):
+        compile_out()
+        return out
+    compiled_here = []
+
+    def build_template(folder: Path) -> None:
+        compile_out()
+        compiled_here.append(out)
+        save_template(out, module_tensors(model), folder)
+
+    try:
+        template = cached_dir("deploy_templates", architecture_key(model, metadata, device), build_template)
+    except WeightSwapError as exc:    # compiled, but its constants could not be mapped
+        progress(f"{label}: not kept as a template ({exc})")
+        return out
+    if compiled_here:
+        return out
+    try:
+        package, names, fixed = load_template(template)
+        with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
+            part = swap_weights(package, names, fixed, module_tensors(model), Path(tmp) / out.name,
+                                {k: metadata.get(k) for k in PER_MEMBER_METADATA})
+            _same_as_eager(part, model, data, package_inputs(), list(LMP_OUTPUTS))
+            os.replace(part, out)
+        progress(f"{label}: weights written into the compiled template {template.name}")
+    except (WeightSwapError, AssertionError, OSError, ValueError) as exc:
+        # a template that does not fit or cannot be read costs a compile, never a wrong model
+        progress(f"{label}: the template does not fit ({exc}); compiling")
+        compile_out()
     return out
 
 
