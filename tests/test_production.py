@@ -33,7 +33,7 @@ run_production(sys.argv[1], sys.argv[2], sys.argv[3], ["Au"], ProductionSettings
 @pytest.fixture(scope="module")
 def system(tmp_path_factory):
     root = tmp_path_factory.mktemp("production")
-    atoms = bulk("Au", "fcc", a=4.08, cubic=True).repeat(8)    # 2,048 atoms, fcc Au EAM
+    atoms = bulk("Au", "fcc", a=4.08, cubic=True).repeat(6)    # 864 atoms, fcc Au EAM
     ase.io.write(root / "au.data", atoms, format="lammps-data", specorder=["Au"], masses=True, atom_style="atomic")
     (root / "pair.in").write_text(f"pair_style eam\npair_coeff 1 1 {lammps_potentials_dir() / 'Au_u3.eam'}\n")
     return root
