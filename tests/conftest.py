@@ -79,39 +79,16 @@ def pytest_collection_finish(session):
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-@pytest.fixture(scope="session")
-def mix_model():
-    return MODELS["mix_model"]()
+def _session_model(name: str):
+    @pytest.fixture(scope="session", name=name)
+    def fixture():
+        return MODELS[name]()
+    return fixture
 
 
-@pytest.fixture(scope="session")
-def mix_model3():
-    return MODELS["mix_model3"]()
-
-
-@pytest.fixture(scope="session")
-def mix_model_b():
-    return MODELS["mix_model_b"]()
-
-
-@pytest.fixture(scope="session")
-def mix_model_c():
-    return MODELS["mix_model_c"]()
-
-
-@pytest.fixture(scope="session")
-def demo_model():
-    return MODELS["demo_model"]()
-
-
-@pytest.fixture(scope="session")
-def ensemble_package():
-    return MODELS["ensemble_package"]()
-
-
-@pytest.fixture(scope="session")
-def stock_model():
-    return MODELS["stock_model"]()
+# each of MODELS is a session fixture of its name
+for _name in MODELS:
+    globals()[_name] = _session_model(_name)
 
 
 def mixed_crystal(repeat=(3, 3, 3), seed=1, a=4.2, rattle=0.15):
