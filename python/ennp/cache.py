@@ -35,14 +35,24 @@ def content_key(*parts) -> str:
     return h.hexdigest()[:24]
 
 
-def cached_dir(kind: str, key: str, build: Callable[[Path], None]) -> Path:
-    """Return cache_root()/kind/key, calling build(tmpdir) first if it is missing."""
+def cached_dir(kind: str, key: str, build: Callable[[Path], None],
+               waiting: Callable[[], None] | None = None) -> Path:
+    """Return cache_root()/kind/key, calling build(tmpdir) first if it is missing.
+
+    ``waiting()`` is called before waiting for another process that is building the entry.
+    """
     final = cache_root() / kind / key
     if (final / ".complete").is_file():
         return final
     final.parent.mkdir(parents=True, exist_ok=True)
     with open(final.with_name(f"{key}.lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)    # released when the file closes, also if this process dies
+        # released when the file closes, also if this process dies
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if waiting is not None:
+                waiting()
+            fcntl.flock(lock, fcntl.LOCK_EX)
         if (final / ".complete").is_file():    # built by another process meanwhile
             return final
         tmp = final.with_name(f"{key}.tmp-{os.getpid()}")

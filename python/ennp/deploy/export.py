@@ -240,7 +240,9 @@ def _deploy_model(model, data: dict, metadata: dict, out: Path, device: str, reu
         save_template(out, module_tensors(model), folder)
 
     try:
-        template = cached_dir("deploy_templates", architecture_key(model, metadata, device), build_template)
+        template = cached_dir("deploy_templates", architecture_key(model, metadata, device), build_template,
+                              waiting=lambda: progress(f"{label}: waiting for another process that compiles "
+                                                       f"this architecture"))
     except WeightSwapError as exc:    # compiled, but its constants could not be mapped
         progress(f"{label}: not kept as a template ({exc})")
         return out
