@@ -199,6 +199,34 @@ def test_missing_pseudopotential_and_foreign_elements_are_named(tmp_path, capsys
     assert "not an active-learning run" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("name", ["science_au_tio2", "science_mos2"])
+def test_science_configs_build_their_structures_in_boxes(tmp_path, name):
+    """The AL runs behind the science examples initialise: every structure is built, in a box
+    LAMMPS can run, with the elements the config names."""
+    path = Path(loop.__file__).parent / f"{name}.yaml"
+    work = loop.init_run(path, tmp_path / "run")
+    config = load_al_config(path)
+    for s in config.structures:
+        atoms = ase.io.read(work / "structures" / f"{s.name}.extxyz")
+        assert atoms.cell.rank == 3 and atoms.pbc.all(), s.name
+        assert set(atoms.get_chemical_symbols()) <= set(config.species)
+        # no pair (images included) closer than the shortest bond here (C-C 1.42 A)
+        assert min(atoms.get_all_distances(mic=True)[np.triu_indices(len(atoms), 1)]) > 1.4, s.name
+
+
+def test_a_cluster_without_a_box_is_named(tmp_path, capsys):
+    path = _write(tmp_path, SMALL_RUN.replace("[Au, Ti, O]", "[Au, Ti, O, Mo, S]").replace(
+        "  - {name: au_bulk,", "  - {name: flake, builder: mos2_flake, args: {size: 10}}\n  - {name: au_bulk,"))
+    assert cli(["al", "init", str(path), str(tmp_path / "run")]) == 2
+    assert "al.yaml: structures[flake]: the structure has no full cell" in capsys.readouterr().err
+    flake = loop.init_run(_write(tmp_path, SMALL_RUN.replace("[Au, Ti, O]", "[Au, Ti, O, Mo, S]").replace(
+        "  - {name: au_bulk,", "  - {name: flake, builder: mos2_flake, args: {size: 10, vacuum: 5}}\n"
+        "  - {name: au_bulk,")), tmp_path / "run2") / "structures" / "flake.extxyz"
+    atoms = ase.io.read(flake)
+    pos = atoms.get_scaled_positions() @ atoms.cell.array    # 5 A of vacuum on every side
+    assert np.allclose(pos.min(axis=0), 5.0) and np.allclose(atoms.cell.lengths() - pos.max(axis=0), 5.0)
+
+
 def test_second_run_on_same_directory_is_refused(tmp_path):
     path = _write(tmp_path, SMALL_RUN)
     work = loop.init_run(path, tmp_path / "run")

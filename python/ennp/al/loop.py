@@ -52,12 +52,19 @@ def init_run(config_path: str | Path, workdir: str | Path) -> Path:
                            f"`ennp al run {workdir}` or choose another directory")
     (workdir / "structures").mkdir(parents=True, exist_ok=True)
     for s in config.structures:
-        atoms = read_structure(s, config.species, config.base_dir)
+        where = f"{config_path}: structures[{s.name}]"
+        try:
+            atoms = read_structure(s, config.species, config.base_dir)
+        except ValueError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
         extra = sorted(set(atoms.get_chemical_symbols()) - set(config.species))
         if extra:
-            raise ConfigError(f"{config_path}: structures[{s.name}]: element(s) {extra} not in species")
+            raise ConfigError(f"{where}: element(s) {extra} not in species")
+        try:
+            write_structure(atoms, config.species, workdir / "structures" / f"{s.name}.data")
+        except ValueError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
         ase.io.write(workdir / "structures" / f"{s.name}.extxyz", atoms, format="extxyz")
-        write_structure(atoms, config.species, workdir / "structures" / f"{s.name}.data")
     t = config.training
     if t.template:
         shutil.copy(config.resolve(t.template), workdir / TEMPLATE_NAME)

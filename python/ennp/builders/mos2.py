@@ -36,9 +36,12 @@ def _mo_sites(edge_atoms: int, shape: str, termination: str) -> np.ndarray:
     return np.column_stack([i[keep], j[keep]])
 
 
-def mos2_flake(size: float = 20.0, shape: str = "triangle", termination: str = "Mo"):
+def mos2_flake(size: float = 20.0, shape: str = "triangle", termination: str = "Mo",
+               vacuum: float | None = None):
     """A 1H-MoS2 flake with edges of about ``size`` A (``termination``: the outer row
-    of a triangle, Mo or S; a hexagon has both), centred on the origin, Mo plane at z = 0."""
+    of a triangle, Mo or S; a hexagon has both), centred on the origin, Mo plane at z = 0.
+    Without ``vacuum`` it has no cell; with it, it sits in the middle of a periodic box
+    with ``vacuum`` A on every side (images 2 x vacuum apart), for LAMMPS and DFT."""
     from ase import Atoms
 
     if shape not in SHAPES:
@@ -66,6 +69,11 @@ def mos2_flake(size: float = 20.0, shape: str = "triangle", termination: str = "
     flake = Atoms(f"Mo{len(mo)}S{2 * len(s)}", positions=pos)
     flake.info.update(ennp_flake_edge_A=float((edge_atoms - 1) * MOS2_A), ennp_flake_shape=shape,
                       ennp_flake_termination=termination if shape == "triangle" else "mixed")
+    if vacuum is not None:
+        if vacuum <= 0:
+            raise ValueError(f"vacuum must be > 0 A, not {vacuum}")
+        flake.center(vacuum=vacuum)
+        flake.pbc = True
     return flake
 
 

@@ -21,6 +21,9 @@ def write_structure(atoms, species, path: str | Path) -> dict:
     missing = sorted(set(atoms.get_chemical_symbols()) - set(species))
     if missing:
         raise ValueError(f"element(s) {missing} of the structure are not in species {list(species)}")
+    if atoms.cell.rank < 3:    # a cluster: LAMMPS needs a box
+        raise ValueError("the structure has no full cell (a cluster in no box): give it one, e.g. "
+                         "the builder's vacuum argument")
     write_atomic(path, lambda tmp: ase.io.write(tmp, atoms, format="lammps-data", specorder=list(species),
                                                 masses=True, atom_style="atomic"))
     fixed = atoms.arrays.get("ennp_fixed", np.zeros(len(atoms), int))
