@@ -121,7 +121,10 @@ def test_two_generations_grow_data_by_selection_and_reduce_test_error(al_run):
     assert train1["frames"] == train0["frames"] + sel0["selected"]
     for frame in sel0["selected_frames"]:
         assert sel0["trust_lo_used"] <= frame["max_devi_f"] < sel0["trust_hi"]
-    assert sum(sel0["counts"].values()) == sel0["frames"] > 0
+    # a halted run's unreached frames count as failed: (steps / every + 1) per run in all
+    runs = state.done(0, "explore")["runs"]
+    assert sel0["unexplored"] == sum(200 // 10 + 1 - r["frames"] for r in runs)
+    assert sum(sel0["counts"].values()) == sel0["frames"] + sel0["unexplored"] == 21 * len(runs)
     e0, e1 = train0["test"]["ensemble_force_rmse"], train1["test"]["ensemble_force_rmse"]
     assert 0 < e1 < e0, (e0, e1)
     assert state.done(1, "label") is None    # the last generation is not labelled

@@ -8,11 +8,8 @@ minimum-image distances; the loss exclusion against nequip-train itself; the clo
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import ase.io
@@ -21,6 +18,7 @@ import pytest
 import yaml
 from ase.build import bulk, fcc111
 
+from chain_helpers import kill_when
 from ennp.al.carving import carve
 from ennp.al.centres import pick_centres
 from ennp.al.harvest import _carve_pieces, admissible_deviations, doubtful_frames, source_dumps
@@ -299,16 +297,9 @@ def test_closed_loop_from_a_2048_atom_run_to_the_next_generation(tmp_path):
 
     # killed while labelling the pieces, then resumed: no piece missing or labelled twice
     cmd = [ENNP, "al", "harvest", str(tmp_path / "md" / "out"), "--into", str(work), "--trust-lo", str(level)]
-    with open(tmp_path / "harvest.log", "w") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=log, start_new_session=True)
-    t0 = time.time()
-    while proc.poll() is None and time.time() - t0 < 600:
-        parts = list(work.glob("gen_000/harvest/*/labelled.extxyz.parts/*.extxyz"))
-        if parts:
-            break
-        time.sleep(0.01)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    kill_when(cmd, lambda: any(work.glob("gen_000/harvest/*/labelled.extxyz.parts/*.extxyz")),
+              tmp_path / "harvest.log", timeout=600)
+    parts = list(work.glob("gen_000/harvest/*/labelled.extxyz.parts/*.extxyz"))
     folder = next(work.glob("gen_000/harvest/*"))
     assert parts and not (folder / "harvest.json").exists(), "the harvest finished before it could be killed"
     carved = (tmp_path / "harvest.log").read_text()

@@ -9,9 +9,7 @@ text parsing, not with ennp's readers.
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -19,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from chain_helpers import make_bundle, write_config
+from chain_helpers import kill_when, make_bundle, write_config
 
 from ennp.config import ConfigError
 from ennp.md.config import load_md_config
@@ -98,14 +96,15 @@ def test_md_killed_after_a_checkpoint_and_resumed(root):
     the model_devi file, the deviation dump has every monitored frame once, the block is right."""
     config = write_config(root / "md.yaml", MD)
     work = root / "md"
-    proc = subprocess.Popen([ENNP, "md", "run", str(config), "--out", str(work)], start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    t0 = time.time()
-    while not (work / "run" / "restart.100.bin").exists() and proc.poll() is None and time.time() - t0 < 300:
-        time.sleep(0.05)
-    time.sleep(0.3)    # past the checkpoint: the killed run has written steps it will repeat
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    seen = []
+
+    def past_the_checkpoint():    # by 0.3 s: the killed run has written steps it will repeat
+        if not seen and (work / "run" / "restart.100.bin").exists():
+            seen.append(time.time())
+        return bool(seen) and time.time() - seen[0] > 0.3
+
+    kill_when([ENNP, "md", "run", str(config), "--out", str(work)], past_the_checkpoint,
+              root / "md_killed.log", timeout=300)
     assert not (work / "md.json").exists(), "the run finished before it could be killed"
     steps_killed = model_devi(work / "run" / "model_devi.out")[0]
     assert steps_killed.max() > 100

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from ase.build import bulk
 
+from ennp.al.exploration import unexplored_frames
 from ennp.al.selection import (class_counts, classify, distance_histogram,
                                farthest_point_sampling, select)
 
@@ -57,3 +58,28 @@ def test_select_caps_and_only_candidates():
     assert all(0.05 <= devi[p] < 0.15 for p in picked)
     assert picked[0] == 8    # the largest candidate deviation first
     assert select(frames, devi, 0.05, 0.15, 0, ["Au"])[0] == []
+
+
+def test_select_per_group_takes_candidates_of_each_structure():
+    """A structure with two candidate frames next to one with eight: without groups the larger
+    one can take every place; with groups each gets up to max_select."""
+    base = bulk("Au", "fcc", a=4.08, cubic=True).repeat((2, 2, 2))
+    frames = []
+    for k, amplitude in enumerate([0.02 + 0.03 * k for k in range(8)] + [0.02, 0.025]):
+        a = base.copy()
+        a.rattle(amplitude, seed=k)
+        frames.append(a)
+    devi = np.array([0.14] * 8 + [0.06, 0.07])    # the bulk frames deviate most and differ most
+    groups = ["bulk"] * 8 + ["interface"] * 2
+    picked, _ = select(frames, devi, 0.05, 0.15, 2, ["Au"])
+    assert len(picked) == 2 and all(p < 8 for p in picked)
+    picked, counts = select(frames, devi, 0.05, 0.15, 2, ["Au"], groups=groups)
+    assert sorted(picked)[2:] == [8, 9] and len(picked) == 4 and counts["candidate"] == 10
+    with pytest.raises(ValueError, match="9 group labels for 10 frames"):
+        select(frames, devi, 0.05, 0.15, 2, ["Au"], groups=groups[:9])
+
+
+def test_unexplored_frames_of_halted_runs():
+    runs = [{"structure": "bulk", "frames": 21}, {"structure": "slab", "frames": 3},
+            {"structure": "slab", "frames": 21}, {"structure": "bulk", "frames": 1}]
+    assert unexplored_frames(runs, steps=200, every=10) == {"bulk": 20, "slab": 18}

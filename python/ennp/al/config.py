@@ -99,7 +99,8 @@ class Trust:
 
 @dataclass(frozen=True)
 class Selection:
-    max_frames: int = 10            # candidates labelled per generation
+    max_frames: int = 10            # candidates labelled per generation (per structure with per_structure)
+    per_structure: bool = False     # max_frames from each structure's runs, as DP-GEN's fp_task_max per system
     descriptor_cutoff: float = 6.0  # A, pair-distance histogram for farthest-point sampling
 
     def __post_init__(self):

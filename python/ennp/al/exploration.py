@@ -55,9 +55,22 @@ def explore(gen_path: Path, data_files: dict[str, Path], species, models: list[P
     return summaries
 
 
-def explored_frames(gen_path: Path, summaries: list[dict], species) -> tuple[list, np.ndarray]:
-    """All dumped frames of the runs and their max_devi_f, in run order."""
-    frames, devis = [], []
+def unexplored_frames(summaries: list[dict], steps: int, every: int) -> dict[str, int]:
+    """Per structure, the frames its halted runs did not reach (a run that halts at step S of
+    ``steps`` dumps S / every + 1 of its steps / every + 1 frames). They count as failed: a
+    run that stops at its first steps has few frames, and would otherwise weigh as little in
+    the accurate fraction as it tells about the potential."""
+    expected = steps // every + 1
+    out: dict[str, int] = {}
+    for s in summaries:
+        out[s["structure"]] = out.get(s["structure"], 0) + max(0, expected - s["frames"])
+    return out
+
+
+def explored_frames(gen_path: Path, summaries: list[dict], species) -> tuple[list, np.ndarray, list[str]]:
+    """All dumped frames of the runs, their max_devi_f and the structure each was explored
+    from, in run order."""
+    frames, devis, structures = [], [], []
     for s in summaries:
         run = gen_path / "explore" / s["run"]
         devi = read_model_devi(run / "model_devi.out")
@@ -73,4 +86,5 @@ def explored_frames(gen_path: Path, summaries: list[dict], species) -> tuple[lis
                               ennp_max_devi_f=by_step[step])
             frames.append(atoms)
             devis.append(by_step[step])
-    return frames, np.array(devis)
+            structures.append(s["structure"])
+    return frames, np.array(devis), structures

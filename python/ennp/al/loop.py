@@ -34,7 +34,7 @@ from ..train.nequip_config import nequip_config
 from .config import ALConfig, load_al_config
 from .dataset import frame_key, perturbed_copies
 from ..train.masked_labels import masked_copy, with_consistent_stress
-from .exploration import explore, explored_frames
+from .exploration import explore, explored_frames, unexplored_frames
 from .pieces import harvest_records, harvested_generations, harvested_pieces
 from .selection import ACCURATE, CANDIDATE, FAILED, adaptive_trust_lo, classify, class_counts, select
 from .state import State, exclusive, gen_dir, generation_seconds
@@ -222,20 +222,32 @@ def _select(workdir, state, config, gen) -> int:
     if done is not None:
         return done["selected"]
     path = gen_dir(workdir, gen)
-    frames, devi = explored_frames(path, state.done(gen, "explore")["runs"], config.species)
+    runs = state.done(gen, "explore")["runs"]
+    frames, devi, structures = explored_frames(path, runs, config.species)
     trust, sel = config.trust, config.selection
     lo = (adaptive_trust_lo(devi, trust.lo, trust.hi, trust.lo_min, sel.max_frames)
           if trust.adaptive else trust.lo)
-    picked, _ = select(frames, devi, lo, trust.hi, sel.max_frames, config.species, sel.descriptor_cutoff)
-    counts = class_counts(classify(devi, trust.lo, trust.hi))    # convergence: configured levels
+    picked, _ = select(frames, devi, lo, trust.hi, sel.max_frames, config.species, sel.descriptor_cutoff,
+                       groups=structures if sel.per_structure else None)
+    # convergence: the configured levels, a halted run's unreached frames counted as failed
+    classes = classify(devi, trust.lo, trust.hi)
+    unexplored = unexplored_frames(runs, config.exploration.steps, config.exploration.every)
+    counts = class_counts(classes)
+    counts[FAILED] += sum(unexplored.values())
+    by_structure = {}
+    for name, missing in unexplored.items():
+        mine = np.asarray(structures) == name
+        by_structure[name] = float((classes[mine] == ACCURATE).sum() / max(mine.sum() + missing, 1))
     candidates = [frames[i] for i in picked]
     for a in candidates:
         a.info["ennp_generation"] = gen
     write_frames(path / "label" / "candidates.extxyz", candidates)
     edges = np.linspace(0.0, 2 * trust.hi, HIST_BINS + 1)
     hist = np.histogram(np.minimum(devi, edges[-1] - 1e-12), bins=edges)[0]
-    result = {"frames": int(len(devi)), "counts": counts,
-              "fractions": {c: counts[c] / max(len(devi), 1) for c in (ACCURATE, CANDIDATE, FAILED)},
+    total = max(len(devi) + sum(unexplored.values()), 1)
+    result = {"frames": int(len(devi)), "unexplored": sum(unexplored.values()), "counts": counts,
+              "fractions": {c: counts[c] / total for c in (ACCURATE, CANDIDATE, FAILED)},
+              "accurate_by_structure": by_structure,
               "trust_lo": trust.lo, "trust_lo_used": lo, "trust_hi": trust.hi,
               "selected": len(picked),
               "selected_frames": [{"origin": a.info["ennp_origin"], "max_devi_f": a.info["ennp_max_devi_f"]}
@@ -297,6 +309,10 @@ def status(workdir: str | Path) -> str:
             f = d["select"]["fractions"]
             parts.append(f"accurate {f[ACCURATE]:.2f} candidate {f[CANDIDATE]:.2f} failed {f[FAILED]:.2f}, "
                          f"selected {d['select']['selected']}")
+            worst = d["select"].get("accurate_by_structure")
+            if worst:    # the structure that holds convergence back
+                name = min(worst, key=worst.get)
+                parts.append(f"least accurate {name} {worst[name]:.2f}")
         if "label" in d:
             parts.append(f"labelled {d['label']['labelled']} (failed {d['label']['failed']})")
         if "train" in d and "harvest" in d["train"]["test"]:

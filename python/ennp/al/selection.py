@@ -65,20 +65,28 @@ def distance_histogram(atoms, species, r_cut: float = 6.0, bins: int = 24) -> np
 
 
 def select(frames, max_devi_f, trust_lo: float, trust_hi: float, max_select: int,
-           species, r_cut: float = 6.0) -> tuple[list[int], dict[str, int]]:
+           species, r_cut: float = 6.0, groups=None) -> tuple[list[int], dict[str, int]]:
     """Indices of up to ``max_select`` diverse candidate frames, and the class counts.
 
-    Farthest-point sampling starts from the candidate with the largest deviation.
+    Farthest-point sampling starts from the candidate with the largest deviation. With
+    ``groups`` (a label per frame, e.g. the structure it was explored from), up to
+    ``max_select`` are picked in each group, as DP-GEN's fp_task_max applies per system:
+    a structure whose runs halt early, with few frames, still gets its candidates labelled.
     """
     classes = classify(max_devi_f, trust_lo, trust_hi)
-    candidates = np.flatnonzero(classes == CANDIDATE)
     counts = class_counts(classes)
-    if len(candidates) == 0 or max_select <= 0:
-        return [], counts
-    feats = np.array([distance_histogram(frames[c], list(species), r_cut) for c in candidates])
-    start = int(np.argmax(np.asarray(max_devi_f)[candidates]))
-    picked = farthest_point_sampling(feats, max_select, first=start)
-    return [int(candidates[p]) for p in picked], counts
+    labels = np.zeros(len(classes), int) if groups is None else np.asarray(groups)
+    if len(labels) != len(classes):
+        raise ValueError(f"{len(labels)} group labels for {len(classes)} frames")
+    picked = []
+    for label in dict.fromkeys(labels.tolist()):    # in order of first appearance
+        candidates = np.flatnonzero((classes == CANDIDATE) & (labels == label))
+        if len(candidates) == 0 or max_select <= 0:
+            continue
+        feats = np.array([distance_histogram(frames[c], list(species), r_cut) for c in candidates])
+        start = int(np.argmax(np.asarray(max_devi_f)[candidates]))
+        picked += [int(candidates[p]) for p in farthest_point_sampling(feats, max_select, first=start)]
+    return picked, counts
 
 
 def adaptive_trust_lo(max_devi_f, trust_lo: float, trust_hi: float, lo_min: float,
