@@ -152,10 +152,16 @@ def test_frames_carry_provenance_and_report_is_written(al_run, capsys):
     log = al_run["log"].read_text()
     assert log.count("weights written into the compiled template") >= 3, log[-3000:]
     assert "stand-in" in summary["labeller"]
+    # per structure: accurate frames of its model_devi files over the frames its runs were to give
+    for name, fraction in summary["generations"][0]["accurate_by_structure"].items():
+        files = list(work.glob(f"gen_000/explore/{name}_T*/model_devi.out"))
+        devi = np.concatenate([np.loadtxt(f, ndmin=2)[:, 4] for f in files])
+        assert fraction == pytest.approx((devi < 0.05).sum() / (21 * len(files)))
+    assert set(summary["generations"][0]["accurate_by_structure"]) == {"au_bulk", "au4_on_rutile"}
     capsys.readouterr()
     assert cli(["al", "status", str(work)]) == 0
     out = capsys.readouterr().out
-    assert "seconds: train" in out
+    assert "seconds: train" in out and "least accurate " in out
     assert "gen_001: done train, explore, select" in out and "generation limit" in out
 
 

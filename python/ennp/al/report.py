@@ -25,6 +25,8 @@ def summary(workdir: Path) -> dict:
             row.update({k: d["select"][k] for k in ("frames", "counts", "fractions", "trust_lo",
                                                      "trust_lo_used", "trust_hi", "selected",
                                                      "max_devi_f_hist")})
+            # runs selected before these records existed lack them
+            row.update({k: d["select"][k] for k in ("unexplored", "accurate_by_structure") if k in d["select"]})
         if "label" in d:
             row["labelled"] = d["label"]
         harvests = harvest_records(workdir, g)
