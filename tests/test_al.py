@@ -33,7 +33,8 @@ structures:
   - {name: au_bulk, builder: au_fcc, args: {repeat: [2, 2, 2]}}
   - {name: au4_on_rutile, builder: au_on_rutile, args: {repeat: [1, 2], layers: 2}}
 label: {labeller: sevennet}
-initial: {copies: 6, rattle: 0.05, strain: 0.02, test_copies: 3, test_rattle: 0.08, seed: 0}
+initial: {copies: 6, rattle: 0.05, strain: 0.02, test_copies: 3, test_rattle: 0.08, seed: 0,
+          relax_steps: 30, relax_fmax: 0.01}
 ensemble: {size: 2, seed: 0}
 # mix_model's architecture (conftest): its compiled template serves the members
 training: {model: {r_max: 4.0, num_features: 8, model_dtype: float64}, max_epochs: 10, batch_size: 4, warm_start: true}
@@ -63,6 +64,12 @@ def al_run(tmp_path_factory):
     log = root / "run.log"
     parts = work / "initial" / "train.extxyz.parts"
 
+    # 0. killed while relaxing the second structure with the labeller
+    relaxed = lambda: (State(work).data.get("relaxed") or {})    # noqa: E731
+    _run_until(work, lambda: "au_bulk" in relaxed(), log)
+    assert "au4_on_rutile" not in relaxed(), "the kill came after both relaxations"
+    bulk_relaxed = _stamp(work / "structures" / "au_bulk.extxyz")
+
     # 1. killed while labelling the initial frames
     _run_until(work, lambda: len(list(parts.glob("*.extxyz"))) >= 3, log)
     assert not (work / "initial" / "train.extxyz").exists(), "the kill came after labelling had finished"
@@ -90,7 +97,7 @@ def al_run(tmp_path_factory):
     with open(log, "a") as fh:
         proc = subprocess.run([ENNP, "al", "run", str(work)], stdout=fh, stderr=subprocess.STDOUT, timeout=1500)
     assert proc.returncode == 0, log.read_text()[-3000:]
-    return {"work": work, "log": log, "labelled_before": labelled_before, "parts": parts,
+    return {"work": work, "log": log, "labelled_before": labelled_before, "parts": parts, "bulk_relaxed": bulk_relaxed,
             "model0": model0, "model0_before": model0_before, "killed_explore": killed_explore}
 
 
@@ -111,6 +118,49 @@ def test_killed_run_resumes_without_losing_or_repeating_work(al_run):
     for devi in work.glob("gen_*/explore/*/model_devi.out"):
         steps = [int(line.split()[0]) for line in devi.read_text().splitlines() if not line.startswith("#")]
         assert steps == sorted(set(steps)) and steps[0] == 0, devi
+
+
+def test_structures_are_relaxed_once_with_the_labeller(al_run):
+    """The kill came between the two relaxations: au_bulk was not relaxed again, the interface
+    was; the copies of generation 0 are drawn around the relaxed geometry."""
+    work = al_run["work"]
+    assert _stamp(work / "structures" / "au_bulk.extxyz") == al_run["bulk_relaxed"]
+    records = State(work).data["relaxed"]
+    assert set(records) == {"au_bulk", "au4_on_rutile"}
+    r = records["au4_on_rutile"]
+    assert 1 <= r["steps"] <= 30 and r["energy_after_eV"] < r["energy_before_eV"] - 0.1
+    built = loop.read_structure(load_al_config(work / "al.yaml").structures[1], ["Au", "Ti", "O"])
+    relaxed = ase.io.read(work / "structures" / "au4_on_rutile.extxyz")
+    moved = np.linalg.norm(relaxed.positions - built.positions, axis=1)
+    assert moved.max() > 0.01    # (held atoms are tested below)
+    data = ase.io.read(work / "structures" / "au4_on_rutile.data", format="lammps-data", atom_style="atomic")
+    np.testing.assert_allclose(data.positions, relaxed.positions, atol=1e-5)
+    copies = [a for a in ase.io.read(work / "initial" / "train.extxyz", index=":")
+              if a.info["ennp_origin"].startswith("initial:au4_on_rutile")]
+
+
+    def rms_from(reference):    # strain and wrapping aside: scaled positions, nearest image
+        d = [(a.get_scaled_positions() - reference.get_scaled_positions() + 0.5) % 1 - 0.5 for a in copies]
+        return np.sqrt(np.mean([(x @ reference.cell.array) ** 2 for x in d]))
+
+    assert rms_from(relaxed) < 0.7 * rms_from(built)
+
+
+def test_relaxation_with_the_labeller_finds_the_lattice_sites(tmp_path):
+    """One Au atom pushed 0.15 A off its fcc site, another held: EMT through the labeller
+    calculator relaxes the crystal back onto its sites (the minimum, by symmetry)."""
+    from ennp.al.relaxation import relax
+    from ennp.label.calculator import LabellerCalculator
+
+    perfect = bulk("Au", "fcc", a=4.05, cubic=True).repeat((2, 2, 2))
+    atoms = perfect.copy()
+    atoms.positions[0] += [0.15, 0.05, -0.1]
+    atoms.arrays["ennp_fixed"] = np.zeros(len(atoms), int)
+    atoms.arrays["ennp_fixed"][5] = 1
+    relaxed, record = relax(atoms, LabellerCalculator(LabelConfig(labeller="emt"), tmp_path), 1e-4, 500)
+    assert record["converged"] and record["energy_after_eV"] < record["energy_before_eV"]
+    np.testing.assert_allclose(relaxed.positions, perfect.positions, atol=2e-3)
+    assert (relaxed.positions[5] == atoms.positions[5]).all()
 
 
 def test_two_generations_grow_data_by_selection_and_reduce_test_error(al_run):

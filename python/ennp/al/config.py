@@ -25,10 +25,14 @@ class InitialData:
     test_copies: int = 2            # copies of each structure for the held-out test set
     test_rattle: float = 0.1        # A, displacement of the test copies
     seed: int = 0                   # rattles and strains
+    relax_steps: int = 0            # first relax each structure with the labeller (FIRE, at most this many steps; 0: as built)
+    relax_fmax: float = 0.05        # eV/A, the relaxation's force tolerance
 
     def __post_init__(self):
         if self.copies < 1 or self.test_copies < 1:
             raise ValueError("copies and test_copies must be >= 1")
+        if self.relax_steps < 0 or self.relax_fmax <= 0:
+            raise ValueError("relax_steps must be >= 0 and relax_fmax > 0")
         if self.rattle < 0 or self.test_rattle < 0 or not 0 <= self.strain < 0.2:
             raise ValueError("rattle, test_rattle must be >= 0 and strain in [0, 0.2)")
 

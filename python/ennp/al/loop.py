@@ -37,6 +37,7 @@ from ..train.masked_labels import masked_copy, with_consistent_stress
 from .exploration import explore, explored_frames, unexplored_frames
 from .pieces import harvest_records, harvested_generations, harvested_pieces
 from .selection import ACCURATE, CANDIDATE, FAILED, adaptive_trust_lo, classify, class_counts, select
+from .relaxation import relax_structures
 from .state import State, exclusive, gen_dir, generation_seconds
 from .training import core_force_rmse, member_seconds, stderr_progress, test_errors, train_members
 
@@ -106,6 +107,8 @@ def run(workdir: str | Path, *, progress=stderr_progress) -> dict:
     State(workdir)    # a clear error where there is no run
     with exclusive(workdir):
         state, config = load_run(workdir)
+        if state.data.get("initial") is None:    # relaxed structures are what the copies are drawn around
+            relax_structures(workdir, state, config, progress)
         test_frames = _initial_data(workdir, state, config, progress)
         gen = 0
         while True:
