@@ -212,6 +212,7 @@ def test_frames_carry_provenance_and_report_is_written(al_run, capsys):
     assert cli(["al", "status", str(work)]) == 0
     out = capsys.readouterr().out
     assert "seconds: train" in out and "least accurate " in out
+    assert "relaxed au4_on_rutile with the labeller: " in out
     assert "gen_001: done train, explore, select" in out and "generation limit" in out
 
 

@@ -300,6 +300,9 @@ def status(workdir: str | Path) -> str:
     state, config = load_run(Path(workdir))
     lines = [f"active-learning run {workdir}: species {' '.join(config.species)}, "
              f"K={config.ensemble.size}, labeller {config.label.labeller}"]
+    for name, r in (state.data.get("relaxed") or {}).items():
+        lines.append(f"  relaxed {name} with the labeller: {r['energy_before_eV'] - r['energy_after_eV']:.2f} eV "
+                     f"lower in {r['steps']} steps, largest force {r['largest_force_eV_A']:.3f} eV/A")
     init = state.data.get("initial")
     lines.append(f"  initial data: {init['train']['labelled']} train, {init['test']['labelled']} test frames"
                  if init else "  initial data: not labelled yet")
