@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import ase.io
 import numpy as np
 import pytest
 from ase.neighborlist import neighbor_list
@@ -369,6 +370,9 @@ def test_particles_have_the_asked_size_and_measured_areas(tmp_path):
     assert meta["type_map"] == {"1": "Au", "2": "Ti", "3": "O"}
     assert len(meta["fixed_ids"]) == (len(system) - n) // 3    # one of three slab layers
     assert json.loads((tmp_path / "s.data.json").read_text())["ennp_particle_atoms"] == n
+    ase.io.write(tmp_path / "s.extxyz", system)    # read back, its info holds numpy integers
+    write_structure(ase.io.read(tmp_path / "s.extxyz"), ["Au", "Ti", "O"], tmp_path / "r.data")
+    assert json.loads((tmp_path / "r.data.json").read_text())["ennp_particle_atoms"] == n
     with pytest.raises(ValueError, match=r"element\(s\) \['Au'\] of the structure are not in species"):
         write_structure(system, ["Ti", "O"], tmp_path / "t.data")
     with pytest.raises(ValueError, match="shape must be"):

@@ -22,8 +22,15 @@ def write_atomic(path: str | Path, write: Callable[[Path], None]) -> Path:
     return path
 
 
+def _plain(value):
+    """numpy scalars and arrays (e.g. atoms.info read back from extxyz) as Python values."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
 def write_json(path: str | Path, data) -> Path:
-    return write_atomic(path, lambda tmp: tmp.write_text(json.dumps(data, indent=2) + "\n"))
+    return write_atomic(path, lambda tmp: tmp.write_text(json.dumps(data, indent=2, default=_plain) + "\n"))
 
 
 def write_frames(path: str | Path, frames) -> Path:
