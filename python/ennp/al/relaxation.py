@@ -6,9 +6,9 @@ nothing of the relaxed one, and exploration MD that starts from the built geomet
 relaxation energy into heat (+125 K in 20 fs on the 397-atom particle on rutile) and halted
 within 20-100 steps in each of five generations. Relaxing with a poor model instead finds that
 model's minimum, which can be unphysical (member 0 of that run: 40 eV below the start, the
-ensemble's max_devi_f 2 eV/A there). So, as DP-GEN's init_surf relaxes with DFT before perturbing, each structure is
-relaxed once with the labeller (FIRE, fixed atoms held, the cell kept); the copies are drawn
-around the relaxed geometry and exploration starts from it.
+ensemble's max_devi_f 2 eV/A there). So, as DP-GEN's init_surf relaxes with DFT before
+perturbing, each structure is relaxed once with the labeller (FIRE, fixed atoms held, the cell
+kept); the copies are drawn around the relaxed geometry and exploration starts from it.
 """
 
 from __future__ import annotations
@@ -52,7 +52,8 @@ def relax(atoms, calc, fmax: float, steps: int, progress=None, name: str = "") -
 
 def relax_structures(workdir: Path, state, config, progress) -> None:
     """Relax each structure with the labeller (once; a structure whose record is in the state
-    is done) and write it over structures/NAME.extxyz and NAME.data."""
+    is done) and write it over structures/NAME.extxyz and NAME.data. The built geometry is kept
+    as NAME.built.extxyz, where a relaxation killed half-way starts again."""
     init = config.initial
     if init.relax_steps == 0:
         return
@@ -61,7 +62,10 @@ def relax_structures(workdir: Path, state, config, progress) -> None:
         if s.name in done:
             continue
         path = workdir / "structures" / f"{s.name}.extxyz"
-        atoms = ase.io.read(path)
+        built = path.with_name(f"{s.name}.built.extxyz")
+        if not built.exists():
+            write_atomic(built, lambda tmp: tmp.write_bytes(path.read_bytes()))
+        atoms = ase.io.read(built)
         progress(f"relaxing {s.name} ({len(atoms)} atoms) with {config.label.labeller}: "
                  f"at most {init.relax_steps} FIRE steps to {init.relax_fmax} eV/A")
         t0 = time.monotonic()
