@@ -65,9 +65,8 @@ def run_chain(chain: str, bundle: Path, out: Path, scale: float, seeds: int) -> 
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     t0 = time.time()
     proc = subprocess.run([ENNP, chain, "run", str(path), "--out", str(out / chain)], capture_output=True, text=True)
-    result = {"config": str(path), "seconds": round(time.time() - t0), "returncode": proc.returncode,
-              "output_tail": (proc.stdout + proc.stderr)[-3000:]}
-    return result
+    return {"config": str(path), "seconds": round(time.time() - t0), "returncode": proc.returncode,
+            "output_tail": (proc.stdout + proc.stderr)[-3000:]}
 
 
 def domain_warnings(folder: Path) -> list[dict]:
@@ -124,7 +123,7 @@ def vib_figures(work: Path) -> dict:
 
     r = json.loads((work / "vib.json").read_text())
     u = r["uncertainty"]
-    temps = np.concatenate([t["Temp"] for t in read_thermo(work / "md" / "log.lammps") if "Temp" in t][-1:])
+    temps = [t["Temp"] for t in read_thermo(work / "md" / "log.lammps") if "Temp" in t][-1]    # the sampled run
     return {"verdict": u.get("verdict"), "max_devi_f_max": u.get("max_devi_f_max"),
             "max_devi_f_p95": u.get("max_devi_f_p95"), "fraction_above_lo": u.get("fraction_above_lo"),
             "frames": u.get("frames"), "T_mean_K": float(temps.mean()), "T_std_K": float(temps.std()),
