@@ -299,6 +299,15 @@ def test_second_run_on_same_directory_is_refused(tmp_path):
             loop.run(work)
 
 
+def test_init_refuses_leftovers_of_another_run(tmp_path):
+    # what a run moved away mid-generation leaves: a generation's labels, no state.json
+    path = _write(tmp_path, SMALL_RUN)
+    (tmp_path / "run" / "gen_004" / "label").mkdir(parents=True)
+    with pytest.raises(RuntimeError, match=r"holds gen_004 of another active-learning run but no state.json"):
+        loop.init_run(path, tmp_path / "run")
+    assert not (tmp_path / "run" / "structures").exists()
+
+
 def test_adaptive_trust_lo_lowers_to_get_enough_candidates():
     devi = [0.01, 0.02, 0.03, 0.04, 0.06, 0.5]
     assert adaptive_trust_lo(devi, 0.05, 0.4, 0.0, 1) == 0.05          # enough already

@@ -51,6 +51,12 @@ def init_run(config_path: str | Path, workdir: str | Path) -> Path:
     if (workdir / "state.json").exists():
         raise RuntimeError(f"{workdir} already holds an active-learning run; continue it with "
                            f"`ennp al run {workdir}` or choose another directory")
+    # a run moved away while it was working can leave folders behind; a new run there would
+    # meet their labels and models as its own
+    leftovers = sorted(p.name for p in workdir.glob("gen_*")) + [n for n in ("initial",) if (workdir / n).exists()]
+    if leftovers:
+        raise RuntimeError(f"{workdir} holds {', '.join(leftovers)} of another active-learning run but no "
+                           f"state.json; remove them or choose another directory")
     (workdir / "structures").mkdir(parents=True, exist_ok=True)
     for s in config.structures:
         where = f"{config_path}: structures[{s.name}]"
