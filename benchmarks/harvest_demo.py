@@ -119,6 +119,8 @@ def main() -> None:
     ap.add_argument("--out", default="runs/harvest_demo")
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--nprocs", type=int, default=2)
+    ap.add_argument("--epochs", type=int, default=AL["training"]["max_epochs"], help="training epochs per generation")
+    ap.add_argument("--pieces", type=int, default=AL["harvest"]["max_pieces"], help="pieces per harvest")
     ap.add_argument("--interface-cells", action="store_true",
                     help="generation 0 also trains on 28-atom Au4-on-rutile cells: without any interface the "
                          "ensemble breaks down on the particle (eps_i above trust_hi), and there is nothing "
@@ -130,6 +132,8 @@ def main() -> None:
     t0 = time.monotonic()
     if not (work / "state.json").exists():
         config = json.loads(json.dumps(AL))
+        config["training"]["max_epochs"] = args.epochs
+        config["harvest"]["max_pieces"] = args.pieces
         if args.interface_cells:
             config["structures"].append({"name": "au4_on_rutile", "builder": "au_on_rutile",
                                          "args": {"repeat": [1, 2], "layers": 2}})

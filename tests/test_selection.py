@@ -5,7 +5,8 @@ import pytest
 from ase.build import bulk
 
 from ennp.al.exploration import unexplored_frames
-from ennp.al.selection import (class_counts, classify, distance_histogram,
+from ennp.lammps.uncertainty import classify
+from ennp.al.selection import (class_counts, distance_histogram,
                                farthest_point_sampling, select)
 
 

@@ -1,7 +1,6 @@
 """Models compiled by nequip itself (nequip-compile --target pair_nequip) run on one rank."""
 
 import numpy as np
-import pytest
 
 from conftest import ELEMENTS, mixed_crystal
 from lammps_helpers import single_point

@@ -26,6 +26,7 @@ import numpy as np
 import yaml
 
 from ..lammps.data_file import write_structure
+from ..lammps.uncertainty import ACCURATE, CANDIDATE, FAILED, classify
 from ..config import ConfigError
 from ..chains import read_structure
 from ..files import write_frames
@@ -36,7 +37,7 @@ from .dataset import frame_key, perturbed_copies
 from ..train.masked_labels import masked_copy, with_consistent_stress
 from .exploration import explore, explored_frames, unexplored_frames
 from .pieces import harvest_records, harvested_generations, harvested_pieces
-from .selection import ACCURATE, CANDIDATE, FAILED, adaptive_trust_lo, classify, class_counts, select
+from .selection import adaptive_trust_lo, class_counts, select
 from .relaxation import relax_structures
 from .state import State, exclusive, gen_dir, generation_seconds
 from .training import core_force_rmse, member_seconds, stderr_progress, test_errors, train_members

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from .pieces import harvest_records
-from .selection import ACCURATE, CANDIDATE, FAILED
+from ..lammps.uncertainty import ACCURATE, CANDIDATE, FAILED
 from .state import State, generation_seconds
 
 

@@ -12,17 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-ACCURATE, CANDIDATE, FAILED = "accurate", "candidate", "failed"
-
-
-def classify(max_devi_f, trust_lo: float, trust_hi: float) -> np.ndarray:
-    """Class of each frame from its max_devi_f (eV/A)."""
-    if not 0 <= trust_lo < trust_hi:
-        raise ValueError(f"need 0 <= trust_lo < trust_hi, got trust_lo={trust_lo}, trust_hi={trust_hi}")
-    d = np.asarray(max_devi_f, dtype=float)
-    if not np.isfinite(d).all():
-        raise ValueError("max_devi_f contains NaN or Inf")
-    return np.where(d < trust_lo, ACCURATE, np.where(d < trust_hi, CANDIDATE, FAILED))
+# the frame classes are shared with the monitored chains (ennp.lammps.uncertainty)
+from ..lammps.uncertainty import ACCURATE, CANDIDATE, FAILED, classify
 
 
 def class_counts(classes) -> dict[str, int]:

@@ -12,18 +12,28 @@ from pathlib import Path
 
 import numpy as np
 
-from ..al.selection import ACCURATE, CANDIDATE, FAILED, classify
 from .monitor import DEVI_FILE
 from .outputs import read_dump_frame, read_model_devi
 
+ACCURATE, CANDIDATE, FAILED = "accurate", "candidate", "failed"
 DEVI_DUMP = "devi.dump"    # per-atom deviations at the monitored steps, in the run's folder
 WORST_ATOMS = 10
+
+
+def classify(max_devi_f, trust_lo: float, trust_hi: float) -> np.ndarray:
+    """DP-GEN's class of each frame from its max_devi_f (eV/A); NaN or Inf is refused."""
+    if not 0 <= trust_lo < trust_hi:
+        raise ValueError(f"need 0 <= trust_lo < trust_hi, got trust_lo={trust_lo}, trust_hi={trust_hi}")
+    d = np.asarray(max_devi_f, dtype=float)
+    if not np.isfinite(d).all():
+        raise ValueError("max_devi_f contains NaN or Inf")
+    return np.where(d < trust_lo, ACCURATE, np.where(d < trust_hi, CANDIDATE, FAILED))
 
 
 def summary(max_devi_f, trust_lo: float, trust_hi: float) -> dict:
     """Fractions of frames at or above each level, the largest and 95th-percentile max_devi_f, and
     the verdict: trusted (no frame reaches trust_lo), candidate (some do, none reaches trust_hi)
-    or untrusted. Frames are classed by the AL selection's own rule, which refuses NaN/Inf."""
+    or untrusted."""
     d = np.asarray(max_devi_f, dtype=float)
     if d.size == 0:
         raise ValueError("no monitored frames")
