@@ -5,7 +5,7 @@ stand-in for DFT), through the CLI as a user runs it:
      slab (one generation; its exploration runs on those structures only);
   2. ennp md with that bundle: a 10,888-atom Au particle (5 nm, hemisphere) on rutile(110),
      300 K, monitored every 20 steps;
-  3. ennp al harvest: <= 150-atom pieces around the atoms the ensemble doubts, labelled;
+  3. ennp al harvest: <= 150-atom pieces (3 A core) around the atoms the ensemble doubts, labelled;
   4. ennp al run: the next generation trains on them (core forces only);
   5. ennp md again, same system, seed and steps, with the new bundle.
 
@@ -47,12 +47,12 @@ AL = {
     "initial": {"copies": 8, "rattle": 0.05, "strain": 0.02, "test_copies": 2, "test_rattle": 0.08, "seed": 0},
     "ensemble": {"size": 3, "seed": 0},
     "training": {"model": {"r_max": 4.5, "num_layers": 2, "l_max": 1, "num_features": 16},
-                 "max_epochs": 40, "batch_size": 4, "warm_start": True},
+                 "max_epochs": 120, "batch_size": 4, "warm_start": True},
     "exploration": {"temperatures": [300], "steps": 200, "every": 20, "dt": 0.002},
     "trust": TRUST,
     "selection": {"max_frames": 2},
     "convergence": {"accurate_fraction": 0.99, "max_generations": 1},
-    "harvest": {"max_pieces": 24, "max_atoms": 150, "test_fraction": 0.25},
+    "harvest": {"max_pieces": 48, "max_atoms": 150, "core": 3.0, "test_fraction": 0.25},
     "backend": {"kind": "local", "workers": 2},
 }
 PARTICLE = {"builder": "particle_on_slab",
@@ -121,6 +121,10 @@ def main() -> None:
     ap.add_argument("--nprocs", type=int, default=2)
     ap.add_argument("--epochs", type=int, default=AL["training"]["max_epochs"], help="training epochs per generation")
     ap.add_argument("--pieces", type=int, default=AL["harvest"]["max_pieces"], help="pieces per harvest")
+    ap.add_argument("--core", type=float, default=AL["harvest"]["core"],
+                    help="core radius (A) of a piece: 3 A (the first shell) leaves room for a buffer within 150 "
+                         "atoms; the models' r_max (4.5 A) shrinks the buffer to ~3 A and its core labels feel "
+                         "the piece's surface")
     ap.add_argument("--interface-cells", action="store_true",
                     help="generation 0 also trains on 28-atom Au4-on-rutile cells: without any interface the "
                          "ensemble breaks down on the particle (eps_i above trust_hi), and there is nothing "
@@ -134,6 +138,7 @@ def main() -> None:
         config = json.loads(json.dumps(AL))
         config["training"]["max_epochs"] = args.epochs
         config["harvest"]["max_pieces"] = args.pieces
+        config["harvest"]["core"] = args.core
         if args.interface_cells:
             config["structures"].append({"name": "au4_on_rutile", "builder": "au_on_rutile",
                                          "args": {"repeat": [1, 2], "layers": 2}})
