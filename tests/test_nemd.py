@@ -35,7 +35,7 @@ CONFIG = {
     # on temperature and the two methods sample it differently (see the agreement test)
     # short runs, two seeds: the chain's plumbing and per-seed physics (the default suite)
     "nemd": {"T0": 100, "T_hot": 175, "seeds": [1, 2], "parallel": 2,
-             "steady": {"steps_eq": 4000, "steps": 6000},
+             "steady": {"steps_eq": 4000, "steps": 6000, "hot_damp": 0.2},    # the cold bath keeps damp 0.1
              "transient": {"steps_eq": 500, "steps_heat": 1000, "steps": 10000,
                            "vel_every": 5, "vel_frames": 200}},
     "beam": {"dose_rates": [1e5, 1e7], "energies_keV": [80, 300]},    # 1e5: a float in any spelling
@@ -101,6 +101,9 @@ def test_groups_in_lammps_match_the_layout(chain):
     assert regions["n_siface"] <= regions["n_surface_layer"]
     # rutile (110) layers hold the same atoms: fixed base, cold bath, one free layer, the surface
     assert counts["cold"] == regions["n_surface_layer"] == regions["nsub"] // 4
+    # each bath with its own damping time, as configured, and recorded in the JSON
+    assert "baths: hot damp 0.2 ps, cold damp 0.1 ps" in log
+    assert (chain["steady"]["inputs"]["hot_damp_ps"], chain["steady"]["inputs"]["cold_damp_ps"]) == (0.2, 0.1)
 
 
 @pytest.mark.slow
@@ -227,6 +230,7 @@ def test_resume_keeps_finished_seeds_and_reruns_an_unfinished_one(chain):
     ({"nemd.T_hot": 100}, "T0 < T_hot"),
     ({"nemd.methods": ["steady", "equilibrium"]}, "methods"),
     ({"nemd.steady.stepz": 10}, "unknown field"),
+    ({"nemd.steady.hot_damp": 0}, "hot_damp must be a positive damping time"),
     ({"nemd.seeds": [1, 1]}, "seeds"),
     ({"nemd.methods": ["steady"]}, "conductance_from"),
     ({"pair": {"style": "ennp"}}, "needs 'model'"),

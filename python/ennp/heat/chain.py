@@ -124,6 +124,8 @@ def run_chain(config_path: str | Path, workdir: str | Path, until: str | None = 
                             "contact_area": regions["contact_area"], "contact_area_A2": regions["contact_area_A2"],
                             "particle_atoms": regions["n_particle"],
                             "steps": vars(s.steady) if method == "steady" else vars(s.transient)}
+        if method == "steady":
+            result["inputs"]["hot_damp_ps"], result["inputs"]["cold_damp_ps"] = s.steady_damps
         write_json(workdir / f"{method}.json", result)
         (plot_steady if method == "steady" else plot_transient)(runs, result, workdir / f"{method}.png")
         print(f"{method}: G = {result['G_MW_m2K']:.1f} +- {result['G_err_MW_m2K']:.1f} MW m^-2 K^-1 "

@@ -28,12 +28,17 @@ class Steady:
     steps_eq: int = 15000           # to reach steady state (several particle relaxation times)
     steps: int = 30000              # measured
     dz: float = 2.0                 # A, temperature-profile bin
+    hot_damp: float | None = None   # ps, the particle's bath; default nemd.damp (a small particle's G depends on it: docs, heat chain)
+    cold_damp: float | None = None  # ps, the substrate's bath; default nemd.damp
 
     def __post_init__(self):
         if self.steps_eq < 0 or self.steps < 100 or self.steps % 10:
             raise ValueError("steps_eq must be >= 0 and steps a multiple of 10, >= 100")
         if self.dz <= 0:
             raise ValueError(f"dz must be positive, not {self.dz}")
+        for name in ("hot_damp", "cold_damp"):
+            if getattr(self, name) is not None and not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be a positive damping time (ps), not {getattr(self, name)}")
 
 
 PROTOCOLS = ("local", "published")
@@ -85,6 +90,11 @@ class NemdSettings:
     parallel: int = 2               # runs at the same time
     steady: Steady = field(default_factory=Steady)    # the steady-state runs
     transient: Transient = field(default_factory=Transient)    # the transient runs
+
+    @property
+    def steady_damps(self) -> tuple[float, float]:
+        """Damping times (ps) of the steady state's hot (particle) and cold (substrate) baths."""
+        return self.steady.hot_damp or self.damp, self.steady.cold_damp or self.damp
 
     @property
     def fit_stop_K(self) -> float | None:
@@ -205,7 +215,8 @@ def variables(method: str, settings: NemdSettings, regions: dict, seed: int, dat
               "seed": seed, "every": settings.every, "min_steps": settings.min_steps}
     if method == "steady":
         s = settings.steady
-        return {**common, "steps_eq": s.steps_eq, "steps": s.steps, "dz": s.dz}
+        return {**common, "steps_eq": s.steps_eq, "steps": s.steps, "dz": s.dz,
+                "damp_hot": settings.steady_damps[0], "damp_cold": settings.steady_damps[1]}
     t = settings.transient
     return {**common, "steps_eq": t.steps_eq, "steps_heat": t.steps_heat, "steps": t.steps,
             "vel_every": t.vel_every if velocities else 0, "vel_frames": t.vel_frames}
