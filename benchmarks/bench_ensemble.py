@@ -2,7 +2,8 @@
 
     .venv/bin/python benchmarks/bench_ensemble.py [--out figures.json]
 
-~4k atoms of fcc Au, 1 rank, 1 and 2 threads. Members: four of the demo's tiny Au
+~4k atoms of fcc Au, 1 rank, 1 and 2 threads (with 2, the compute runs two model files at a
+time, one thread each; a package is one model). Members: four of the demo's tiny Au
 architecture (float32, r_max 4.5 A, 2 layers, l_max 1, 16 features; seeds 1-4, the members
 of bench_deploy.py), each a file of its own, and the same members as ensemble packages
 (ennp deploy --ensemble, K = 2 and 4). pair_style ennp runs a copy of member 0 under another
@@ -11,9 +12,9 @@ path unless said otherwise, so that the compute cannot take the pair's evaluatio
 invocation  : (step time with the compute invoked every step - step time without)
               / (K x step time without), K = 2 and 4:
               files / package                                           goal <= 0.75 at K = 4
-exploration : MD step time with the compute every 10 steps, K = 4 / plain MD:
+exploration : MD step time with the compute every 10 steps, K = 4 / plain MD, 1 thread:
               files / files with the pair's model as member 0 (its evaluation reused) /
-              package                                                   goal <= 1.25
+              package; and with 2 threads, member 0 reused               goal <= 1.25
 monitoring  : the same every 100 steps / plain MD (member 0 reused)     goal <= 1.05
 """
 
@@ -105,6 +106,11 @@ def main():
             t = best(lambda: step_time(p, 300, models, thermo=10))
             results[f"K4_every10_{kind}_over_plain"] = t / t_base
             print(f"K=4 every 10 steps, {kind}: {t*1e3:.1f} ms/step vs {t_base*1e3:.1f} plain -> {t / t_base:.3f}")
+        t_base2 = best(lambda: step_time(pair, 300, threads=2))
+        t2 = best(lambda: step_time(files[0], 300, files, thermo=10, threads=2))
+        results["K4_every10_files_pair_reused_over_plain_2t"] = t2 / t_base2
+        print(f"K=4 every 10 steps, files_pair_reused, 2 threads: {t2*1e3:.1f} ms/step vs "
+              f"{t_base2*1e3:.1f} plain -> {t2 / t_base2:.3f}")
         t_100 = best(lambda: step_time(files[0], 300, files, thermo=100))
         results["K4_every100_over_plain"] = t_100 / t_base
         print(f"K=4 every 100 steps (member 0 reused): {t_100 / t_base:.3f}")

@@ -250,12 +250,45 @@ void ComputeENNPEnsemble::evaluate()
       builder_.build(lmp, list_, type_map_, cutsq_[g], nt, 1, graphs_[g]);
   }
 
+  // the model files not taken from the pair, several at a time on one rank with threads
+  std::vector<ennp::Model *> todo;
+  std::vector<const ennp::Graph *> todo_graphs;
+  std::vector<int> slot(nmodels, -1);
+  bool gpu = false;
+  for (int m = 0; m < nmodels; m++) {
+    if (all[m] || (nlocal == 0 && models_[m]->exchange_width() == 0)) continue;
+    slot[m] = (int) todo.size();
+    todo.push_back(models_[m].get());
+    todo_graphs.push_back(&graphs_[graph_of_model_[m]]);
+    gpu = gpu || models_[m]->on_gpu();
+  }
+  int threads = 1;
+  if (comm->nprocs == 1 && !gpu && comm->nthreads > 1 && todo.size() > 1) {
+    if (ennp::threads_bound_to_cores()) {
+      if (!told_threads_)
+        utils::logmesg(lmp, "compute ennp/ensemble: OMP_PROC_BIND binds the threads to cores, which "
+                            "would put all model files on one core: evaluating them one after "
+                            "another (unset OMP_PROC_BIND to evaluate {} at a time)\n", comm->nthreads);
+    } else {
+      threads = std::min(comm->nthreads, (int) todo.size());
+      if (!told_threads_)
+        utils::logmesg(lmp, "compute ennp/ensemble: {} model files evaluated {} at a time, one "
+                            "thread each\n", todo.size(), threads);
+    }
+    told_threads_ = true;
+  }
+  try {
+    ennp::evaluate_concurrently(lmp, exchange_, todo, todo_graphs, threads, results_);
+  } catch (const std::exception &e) {
+    error->one(FLERR, "compute ennp/ensemble at step {}: {}", update->ntimestep, e.what());
+  }
+
   forces_.assign((size_t) nall * 3 * K, 0.0);
   energies_.assign((size_t) nlocal * K, 0.0);
   std::vector<double> sums(7 * K, 0.0);    // per member: energy, virial (6)
   for (int m = 0; m < nmodels; m++) {
     const ennp::Graph *g = &graphs_[graph_of_model_[m]];
-    const std::vector<ennp::Result> *results = &results_;
+    const std::vector<ennp::Result> *results = nullptr;
     if (all[m]) {
       results = from_pair[m];
       g = pair_graph[m];
@@ -264,12 +297,8 @@ void ComputeENNPEnsemble::evaluate()
                             "of the same positions, not evaluated again\n", models_[m]->path());
       told_reuse_ = true;
     } else {
-      if (nlocal == 0 && models_[m]->exchange_width() == 0) continue;
-      try {
-        exchange_.evaluate(*models_[m], *g, results_);
-      } catch (const std::exception &e) {
-        error->one(FLERR, "compute ennp/ensemble at step {}: {}", update->ntimestep, e.what());
-      }
+      if (slot[m] < 0) continue;
+      results = &results_[slot[m]];
     }
     for (int j = 0; j < models_[m]->members(); j++) {
       const int k = first_member_[m] + j;

@@ -9,13 +9,17 @@
 #include <torch/library.h>
 #include <torch/torch.h>
 
+#include <dlfcn.h>
+
 #include <algorithm>
+#include <exception>
 #include <stdexcept>
+#include <thread>
 
 namespace ennp {
 
-// The exchange of the style whose model is running (models run one at a time).
-static GhostExchange *active = nullptr;
+// The exchange of the style whose model is running on this thread.
+static thread_local GhostExchange *active = nullptr;
 
 GhostExchange::GhostExchange(LAMMPS_NS::LAMMPS *lmp, void *style, bool style_is_pair) :
     lmp_(lmp), style_(style), is_pair_(style_is_pair)
@@ -106,6 +110,44 @@ void GhostExchange::unpack_reverse_comm(int n, int *list, double *buf)
 {
   for (int i = 0; i < n; i++)
     for (int k = 0; k < width_; k++) atoms_[(size_t) list[i] * width_ + k] += buf[(size_t) i * width_ + k];
+}
+
+bool threads_bound_to_cores()
+{
+  // looked up at run time: the OpenMP runtimes are LAMMPS's and torch's, not linked here
+  using bind_fn = int (*)();
+  auto proc_bind = (bind_fn) dlsym(RTLD_DEFAULT, "omp_get_proc_bind");
+  return proc_bind && proc_bind() != 0;    // 0: omp_proc_bind_false
+}
+
+void evaluate_concurrently(LAMMPS_NS::LAMMPS *lmp, GhostExchange &sequential,
+                           const std::vector<Model *> &models, const std::vector<const Graph *> &graphs,
+                           int threads, std::vector<std::vector<Result>> &out)
+{
+  const int n = (int) models.size();
+  out.resize(n);
+  const int lanes = std::min(threads, n);
+  if (lanes <= 1 || lmp->comm->nprocs > 1) {
+    for (int i = 0; i < n; i++) sequential.evaluate(*models[i], *graphs[i], out[i]);
+    return;
+  }
+  // lane t evaluates models t, t + lanes, ...; on one rank the exchange never calls
+  // the style's comm hooks, so each lane has an exchange of its own
+  std::vector<std::exception_ptr> failed(lanes);
+  std::vector<std::thread> workers;
+  for (int t = 0; t < lanes; t++)
+    workers.emplace_back([&, t] {
+      try {
+        set_threads(1);
+        GhostExchange exchange(lmp, nullptr, false);
+        for (int i = t; i < n; i += lanes) exchange.evaluate(*models[i], *graphs[i], out[i]);
+      } catch (...) {
+        failed[t] = std::current_exception();
+      }
+    });
+  for (auto &w : workers) w.join();
+  for (auto &e : failed)
+    if (e) std::rethrow_exception(e);
 }
 
 // --- the torch ops (schemas match python/ennp/deploy/ghost_exchange.py)

@@ -6,7 +6,14 @@
    and reverse communication: the features of ghost nodes are copied from
    their owners, and the gradients of ghost features are summed back onto the
    owners. A LAMMPS style (pair or compute) evaluates its models through its
-   GhostExchange and forwards its pack/unpack communication hooks to it. */
+   GhostExchange and forwards its pack/unpack communication hooks to it.
+
+   evaluate_concurrently() runs several models at once, one thread each, on one
+   MPI rank: the compiled models are mostly serial code (a second OpenMP
+   thread gains nothing for the small ones), so separate models on separate
+   cores is what makes use of a rank's threads. Not with OMP_PROC_BIND: a new
+   thread inherits the binding of the thread that starts it, and OpenMP binds
+   each new thread's first parallel region to the first core again. */
 
 #ifndef ENNP_EXCHANGE_H
 #define ENNP_EXCHANGE_H
@@ -47,6 +54,18 @@ class GhostExchange {
   int width_ = 0;
   std::vector<double> atoms_;    // (nlocal + nghost) x width_, rows by LAMMPS atom index
 };
+
+// OpenMP binds threads to cores (OMP_PROC_BIND set and not false).
+bool threads_bound_to_cores();
+
+// Evaluate models[i] on *graphs[i] into out[i] (one Result per member), up to
+// `threads` models at a time, each on its own thread with one torch thread and
+// its own ghost exchange. One MPI rank only (ghost exchanges on several ranks
+// must come in the same order on every rank); threads <= 1 evaluates them one
+// after another through `sequential`. Throws the first error of any model.
+void evaluate_concurrently(LAMMPS_NS::LAMMPS *lmp, GhostExchange &sequential,
+                           const std::vector<Model *> &models, const std::vector<const Graph *> &graphs,
+                           int threads, std::vector<std::vector<Result>> &out);
 
 }    // namespace ennp
 

@@ -63,6 +63,7 @@ class Model {
   int exchange_width() const { return exchange_width_; }
   // members evaluated by one call: > 1 for an ensemble package (ennp deploy --ensemble)
   int members() const { return members_; }
+  bool on_gpu() const { return cuda_; }
   std::string describe() const;
   // Smallest distance (A) of a pair of model types in the training data (ennp deploy
   // --data); 0 where the model has no record of that pair

@@ -1,5 +1,7 @@
 """compute ennp/ensemble against a numpy computation from nequip's ASE calculator per member."""
 
+import shutil
+
 import numpy as np
 import pytest
 from ase.io.lammpsdata import write_lammps_data
@@ -38,7 +40,7 @@ def deviation_reference(atoms, checkpoints, group=None, relative=None):
             "min_devi_v": dv.min(), "avg_devi_v": np.linalg.norm(dv) / 3}
 
 
-def run_compute(tmp_path, atoms, models, *, nprocs=1, extra_args="", pair=None, steps=0,
+def run_compute(tmp_path, atoms, models, *, nprocs=1, threads=1, extra_args="", pair=None, steps=0,
                 group="all", pre="", post=""):
     tmp_path.mkdir(parents=True, exist_ok=True)
     write_lammps_data(tmp_path / "data.lmp", atoms, specorder=ELEMENTS, masses=True,
@@ -59,7 +61,7 @@ dump_modify d sort id format float %.17g
 {post}
 run {steps}
 """)
-    run_lammps(tmp_path / "in.dev", tmp_path, nprocs=nprocs)
+    run_lammps(tmp_path / "in.dev", tmp_path, nprocs=nprocs, threads=threads)
     thermo = read_thermo(tmp_path / "log.lammps")[-1]
     got = {k: thermo[f"c_dev[{i + 1}]"] for i, k in enumerate(VECTOR)}
     dump = tmp_path / "dump.txt"
@@ -71,10 +73,24 @@ def members(mix_model, mix_model_b, mix_model3):
     return [mix_model, mix_model_b, mix_model3]
 
 
-def test_matches_numpy_from_ase_calculators(members, tmp_path):
+@pytest.mark.parametrize("threads,bind", [(1, None), (2, None), (2, "true")])
+def test_matches_numpy_from_ase_calculators(members, tmp_path, monkeypatch, threads, bind):
+    if bind:
+        monkeypatch.setenv("OMP_PROC_BIND", bind)
+    else:
+        monkeypatch.delenv("OMP_PROC_BIND", raising=False)
     atoms = mixed_crystal(repeat=(2, 2, 2), seed=11, rattle=0.25)
-    got, frames = run_compute(tmp_path, atoms, [m["deployed"] for m in members],
+    # the pair runs a copy of member 0, so that the compute evaluates all three itself
+    pair_model = tmp_path / "pair.nequip.pt2"
+    shutil.copy(members[0]["deployed"], pair_model)
+    got, frames = run_compute(tmp_path, atoms, [m["deployed"] for m in members], threads=threads,
+                              pair=f"pair_style ennp {pair_model}\npair_coeff * * Au Ti O",
                               extra_args=f"file {tmp_path / 'model_devi.out'}")
+    # with two threads on one rank, two model files at a time, one thread each; threads
+    # bound to cores would share one core: one after another, and the log says why
+    log = (tmp_path / "log.lammps").read_text()
+    assert ("3 model files evaluated 2 at a time" in log) == (threads == 2 and not bind)
+    assert ("OMP_PROC_BIND binds the threads to cores" in log) == bool(bind)
     ref = deviation_reference(atoms, [m["checkpoint"] for m in members])
     for key in VECTOR[:-1]:
         assert got[key][0] == pytest.approx(ref[key], rel=1e-8, abs=1e-12), key

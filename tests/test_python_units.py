@@ -119,3 +119,14 @@ def test_model_devi_and_dump_readers_name_the_problem(tmp_path):
     np.testing.assert_allclose(atoms.cell[:], [[4.5, 0, 0], [0.5, 4, 0], [0, 0, 3]])
     with pytest.raises(ValueError, match="atom types 2..2 but 1 elements given"):
         dump_to_atoms(tmp_path / "d", ["Au"])
+
+
+def test_performance_env_binds_threads_only_for_several_ranks():
+    from ennp.lammps.run import performance_env
+
+    base = {"PATH": "/bin"}
+    one = performance_env(2, base)
+    assert one["OMP_NUM_THREADS"] == "2" and "OMP_PROC_BIND" not in one
+    assert performance_env(2, base, nprocs=4)["OMP_PROC_BIND"] == "true"
+    assert "OMP_PROC_BIND" not in performance_env(1, base, nprocs=4)
+    assert performance_env(2, {"OMP_PROC_BIND": "spread"}, nprocs=4)["OMP_PROC_BIND"] == "spread"

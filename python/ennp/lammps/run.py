@@ -13,16 +13,18 @@ import sys
 from pathlib import Path
 
 
-def performance_env(threads: int = 1, base: dict | None = None) -> dict:
+def performance_env(threads: int = 1, base: dict | None = None, nprocs: int = 1) -> dict:
     """Environment for fast ennp runs (see README, "Performance").
 
     Two OpenMP runtimes share the process (LAMMPS's libgomp and torch's):
-    pin threads when one rank uses several, and keep glibc from returning
-    memory to the OS at every step (page faults cost ~20% of a step).
+    pin threads when several ranks use several each. One rank is left unpinned:
+    compute ennp/ensemble runs its model files on separate threads there, which
+    pinning would put on one core. Keep glibc from returning memory to the OS at
+    every step (page faults cost ~20% of a step).
     """
     env = dict(os.environ if base is None else base)
     env["OMP_NUM_THREADS"] = str(threads)
-    if threads > 1:
+    if threads > 1 and nprocs > 1:
         env.setdefault("OMP_PROC_BIND", "true")
     env.setdefault("MALLOC_MMAP_THRESHOLD_", str(2**30))
     env.setdefault("MALLOC_TRIM_THRESHOLD_", str(2**31))
@@ -50,7 +52,7 @@ def run_lammps(input_file: str | Path, workdir: str | Path, *, nprocs: int = 1,
                                 "-echo", "none", "-screen", "none"]
     for name, value in (variables or {}).items():
         cmd += ["-var", name, *([str(v) for v in value] if isinstance(value, (list, tuple)) else [str(value)])]
-    proc = subprocess.run(cmd, cwd=workdir, env=performance_env(threads), capture_output=True,
+    proc = subprocess.run(cmd, cwd=workdir, env=performance_env(threads, nprocs=nprocs), capture_output=True,
                           text=True, timeout=timeout)
     if check and proc.returncode != 0:
         raise RuntimeError(f"LAMMPS failed (exit {proc.returncode}) in {workdir}:\n"
