@@ -273,7 +273,8 @@ void ComputeENNPEnsemble::evaluate()
       threads = std::min(comm->nthreads, (int) todo.size());
       if (!told_threads_)
         utils::logmesg(lmp, "compute ennp/ensemble: {} model files evaluated {} at a time, one "
-                            "thread each\n", todo.size(), threads);
+                            "thread each{}\n", todo.size(), threads,
+                       todo.size() % threads == 1 ? ", the last one alone on all threads" : "");
     }
     told_threads_ = true;
   }

@@ -131,6 +131,9 @@ void evaluate_concurrently(LAMMPS_NS::LAMMPS *lmp, GhostExchange &sequential,
     for (int i = 0; i < n; i++) sequential.evaluate(*models[i], *graphs[i], out[i]);
     return;
   }
+  // a lone last model (n = q lanes + 1) would run on one thread while the others idle:
+  // it runs after the lanes, on all threads
+  const int side_by_side = (n % lanes == 1) ? n - 1 : n;
   // lane t evaluates models t, t + lanes, ...; on one rank the exchange never calls
   // the style's comm hooks, so each lane has an exchange of its own
   std::vector<std::exception_ptr> failed(lanes);
@@ -140,7 +143,7 @@ void evaluate_concurrently(LAMMPS_NS::LAMMPS *lmp, GhostExchange &sequential,
       try {
         set_threads(1);
         GhostExchange exchange(lmp, nullptr, false);
-        for (int i = t; i < n; i += lanes) exchange.evaluate(*models[i], *graphs[i], out[i]);
+        for (int i = t; i < side_by_side; i += lanes) exchange.evaluate(*models[i], *graphs[i], out[i]);
       } catch (...) {
         failed[t] = std::current_exception();
       }
@@ -148,6 +151,7 @@ void evaluate_concurrently(LAMMPS_NS::LAMMPS *lmp, GhostExchange &sequential,
   for (auto &w : workers) w.join();
   for (auto &e : failed)
     if (e) std::rethrow_exception(e);
+  for (int i = side_by_side; i < n; i++) sequential.evaluate(*models[i], *graphs[i], out[i]);
 }
 
 // --- the torch ops (schemas match python/ennp/deploy/ghost_exchange.py)

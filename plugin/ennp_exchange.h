@@ -62,7 +62,9 @@ bool threads_bound_to_cores();
 // `threads` models at a time, each on its own thread with one torch thread and
 // its own ghost exchange. One MPI rank only (ghost exchanges on several ranks
 // must come in the same order on every rank); threads <= 1 evaluates them one
-// after another through `sequential`. Throws the first error of any model.
+// after another through `sequential`. A lone last model (n = q x threads + 1)
+// runs after the others through `sequential`, on all threads. Throws the first
+// error of any model.
 void evaluate_concurrently(LAMMPS_NS::LAMMPS *lmp, GhostExchange &sequential,
                            const std::vector<Model *> &models, const std::vector<const Graph *> &graphs,
                            int threads, std::vector<std::vector<Result>> &out);
