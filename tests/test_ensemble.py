@@ -87,8 +87,8 @@ def test_matches_numpy_from_ase_calculators(members, tmp_path, monkeypatch, thre
                               pair=f"pair_style ennp {pair_model}\npair_coeff * * Au Ti O",
                               extra_args=f"file {tmp_path / 'model_devi.out'}")
     # with two threads on one rank, two model files at a time, one thread each, then the
-    # third on both threads; threads
-    # bound to cores would share one core: one after another, and the log says why
+    # third on both threads; threads bound to cores would share one core: one after
+    # another, and the log says why
     log = (tmp_path / "log.lammps").read_text()
     assert ("3 model files evaluated 2 at a time, one thread each, the last one alone on all "
             "threads" in log) == (threads == 2 and not bind)
