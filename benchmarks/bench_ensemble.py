@@ -28,7 +28,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ennp.lammps.outputs import read_loop_time
+from ennp.lammps.outputs import read_loop_time, read_task_timing
 from ennp.lammps.run import run_lammps
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -68,9 +68,7 @@ def step_time(pair, steps, models=(), thermo=None, threads=1, in_run=False):
         loop = read_loop_time(Path(tmp, "log.lammps"))
         if not in_run:
             return loop / steps
-        output = [line for line in Path(tmp, "log.lammps").read_text().splitlines()
-                  if line.startswith("Output  |")][-1]
-        return loop / (loop - float(output.split("|")[2]))
+        return loop / (loop - read_task_timing(Path(tmp, "log.lammps"), "Output")["seconds"])
 
 
 def best(fn, repeats=2):

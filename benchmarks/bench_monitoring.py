@@ -63,7 +63,7 @@ def case(target: int, nprocs: int, monitored: bool, steps: int, every: int, k: i
     from ennp.config import MonitorSpec
     from ennp.lammps.data_file import fixed_height, write_structure
     from ennp.lammps.monitor import write_monitor_file
-    from ennp.lammps.outputs import read_loop_time, read_model_devi
+    from ennp.lammps.outputs import read_loop_time, read_model_devi, read_task_timing
     from ennp.lammps.production import ProductionSettings, run_production
     from ennp.vibrations.potentials import write_vib_pair_file
 
@@ -86,9 +86,9 @@ def case(target: int, nprocs: int, monitored: bool, steps: int, every: int, k: i
         run_production(tmp / "run", tmp / "s.data", tmp / "pair.in", SPECIES, s, fixed_height(atoms),
                        progress=lambda *a, **kw: None, monitor_file=tmp / "monitor.in")
         log = tmp / "run" / "log.0.lammps"
-        output = [line for line in log.read_text().splitlines() if line.startswith("Output  |")][-1]
         evaluations = len(read_model_devi(tmp / "run" / "model_devi.out")["step"]) if monitored else 0
-        return {"atoms": len(atoms), "loop_s": read_loop_time(log), "output_s": float(output.split("|")[2]),
+        return {"atoms": len(atoms), "loop_s": read_loop_time(log),
+                "output_s": read_task_timing(log, "Output")["seconds"],
                 "evaluations": evaluations}
 
 

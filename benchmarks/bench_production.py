@@ -32,7 +32,7 @@ def case(target: int, nprocs: int, checkpointed: bool, steps: int) -> dict:
     from bench_vib import SPECIES, flake_on_graphite, mos2_carbon_model
 
     from ennp.lammps.data_file import fixed_height, write_structure
-    from ennp.lammps.outputs import read_loop_time
+    from ennp.lammps.outputs import read_loop_time, read_task_timing
     from ennp.lammps.production import ProductionSettings, run_production
     from ennp.vibrations.potentials import write_vib_pair_file
 
@@ -52,13 +52,12 @@ def case(target: int, nprocs: int, checkpointed: bool, steps: int) -> dict:
         log_path = tmp / "run" / "log.0.lammps"
         lines = log_path.read_text().splitlines()
         mem = [line for line in lines if line.startswith("Per MPI rank memory")][-1]
-        output = [line for line in lines if line.startswith("Output ")][-1]    # ... | %total
         restart = max((tmp / "run").glob("restart.*.bin"), key=lambda p: p.stat().st_size)
         loop_s = read_loop_time(log_path)
         return {"atoms": len(atoms), "loop_s": loop_s, "rate": len(atoms) * steps / loop_s,
                 "peak_rss_MiB": max(peak, before) / 1024, "lammps_MiB": float(mem.split()[-2]),
                 "restart_MB": restart.stat().st_size / 1e6,
-                "output_percent": float(output.split("|")[-1]),
+                "output_percent": read_task_timing(log_path, "Output")["percent"],
                 "dump_MB_per_frame": Path(result["trajectory"]).stat().st_size / 1e6 / result["frames"],
                 "frames": result["frames"], "restarts": len(list((tmp / "run").glob("restart.*.bin")))}
 

@@ -274,7 +274,8 @@ void ComputeENNPEnsemble::evaluate()
       if (!told_threads_)
         utils::logmesg(lmp, "compute ennp/ensemble: {} model files evaluated {} at a time, one "
                             "thread each{}\n", todo.size(), threads,
-                       todo.size() % threads == 1 ? ", the last one alone on all threads" : "");
+                       ennp::models_side_by_side((int) todo.size(), threads) < (int) todo.size()
+                           ? ", the last one alone on all threads" : "");
     }
     told_threads_ = true;
   }

@@ -131,9 +131,7 @@ void evaluate_concurrently(LAMMPS_NS::LAMMPS *lmp, GhostExchange &sequential,
     for (int i = 0; i < n; i++) sequential.evaluate(*models[i], *graphs[i], out[i]);
     return;
   }
-  // a lone last model (n = q lanes + 1) would run on one thread while the others idle:
-  // it runs after the lanes, on all threads
-  const int side_by_side = (n % lanes == 1) ? n - 1 : n;
+  const int side_by_side = models_side_by_side(n, lanes);
   // lane t evaluates models t, t + lanes, ...; on one rank the exchange never calls
   // the style's comm hooks, so each lane has an exchange of its own
   std::vector<std::exception_ptr> failed(lanes);

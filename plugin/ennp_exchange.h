@@ -55,6 +55,14 @@ class GhostExchange {
   std::vector<double> atoms_;    // (nlocal + nghost) x width_, rows by LAMMPS atom index
 };
 
+// How many of n models evaluate_concurrently() runs side by side on `lanes`
+// threads: all of them, except a lone last one (n = q x lanes + 1), which would
+// run on one thread while the others idle and runs after them on all threads.
+inline int models_side_by_side(int n, int lanes)
+{
+  return (lanes > 1 && n % lanes == 1) ? n - 1 : n;
+}
+
 // OpenMP binds threads to cores (OMP_PROC_BIND set and not false).
 bool threads_bound_to_cores();
 
@@ -62,9 +70,8 @@ bool threads_bound_to_cores();
 // `threads` models at a time, each on its own thread with one torch thread and
 // its own ghost exchange. One MPI rank only (ghost exchanges on several ranks
 // must come in the same order on every rank); threads <= 1 evaluates them one
-// after another through `sequential`. A lone last model (n = q x threads + 1)
-// runs after the others through `sequential`, on all threads. Throws the first
-// error of any model.
+// after another through `sequential`, and so does the lone last model of
+// models_side_by_side(), on all threads. Throws the first error of any model.
 void evaluate_concurrently(LAMMPS_NS::LAMMPS *lmp, GhostExchange &sequential,
                            const std::vector<Model *> &models, const std::vector<const Graph *> &graphs,
                            int threads, std::vector<std::vector<Result>> &out);

@@ -8,7 +8,7 @@ import pytest
 from ennp.cache import cached_dir, content_key
 from ennp.cli import main as cli
 from ennp.demo import energy_drift
-from ennp.lammps.outputs import read_dump, read_thermo
+from ennp.lammps.outputs import read_dump, read_task_timing, read_thermo
 from ennp.train.nequip_config import ModelSettings, nequip_config
 
 
@@ -33,6 +33,22 @@ def test_read_thermo_and_dump(tmp_path):
         "ITEM: ATOMS id type fx\n2 1 0.5\n1 2 -0.5\n")
     (frame,) = read_dump(tmp_path / "dump")
     assert frame["step"] == 5 and list(frame["id"]) == [1, 2] and list(frame["fx"]) == [-0.5, 0.5]
+
+
+def test_read_task_timing_takes_the_last_runs_row(tmp_path):
+    # rows as LAMMPS prints them (section | min | avg | max | %varavg | %total)
+    (tmp_path / "log").write_text(
+        "Section |  min time  |  avg time  |  max time  |%varavg| %total\n"
+        "Output  | 1.5        | 1.5        | 1.5        |   0.0 | 10.00\n"
+        "Loop time of 15 on 1 procs for 40 steps with 4000 atoms\n"
+        "Section |  min time  |  avg time  |  max time  |%varavg| %total\n"
+        "Pair    | 9.9        | 9.95       | 10         |   0.1 | 81.70\n"
+        "Output  | 2.2        | 2.2172     | 2.3        |   0.0 | 18.20\n"
+        "Other   |            | 0.00116    |            |       |  0.01\n")
+    assert read_task_timing(tmp_path / "log", "Output") == {"seconds": 2.2172, "percent": 18.2}
+    assert read_task_timing(tmp_path / "log", "Other") == {"seconds": 0.00116, "percent": 0.01}
+    with pytest.raises(RuntimeError, match="no 'Modify' row of the timing breakdown in .*log"):
+        read_task_timing(tmp_path / "log", "Modify")
 
 
 def test_cache_builds_once_and_never_keeps_half_entries(tmp_path, monkeypatch):

@@ -33,6 +33,16 @@ def read_loop_time(log_path: str | Path) -> float:
     raise RuntimeError(f"no 'Loop time' in {log_path}: the run did not finish")
 
 
+def read_task_timing(log_path: str | Path, section: str) -> dict[str, float]:
+    """The last completed run's row of a section (Pair, Neigh, Comm, Output, Modify, Other) of
+    LAMMPS's MPI task timing breakdown: average seconds over the ranks and percent of the loop."""
+    for line in reversed(Path(log_path).read_text(errors="replace").splitlines()):
+        cells = line.split("|")
+        if len(cells) == 6 and cells[0].strip() == section:
+            return {"seconds": float(cells[2]), "percent": float(cells[5])}
+    raise RuntimeError(f"no '{section}' row of the timing breakdown in {log_path}: the run did not finish")
+
+
 def read_dump(path: str | Path) -> list[dict[str, np.ndarray]]:
     """Frames of a LAMMPS text dump (``dump custom``), columns by name, sorted by id.
 
