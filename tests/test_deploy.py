@@ -1,6 +1,8 @@
 """`ennp deploy` output checked in Python, without LAMMPS."""
 
+import os
 import shutil
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +33,19 @@ def test_metadata_says_how_to_run(mix_model, mix_model3):
         assert int(meta["ennp_exchange_width"]) > 0
         assert meta["type_names"] == "Au Ti O" and float(meta["r_max"]) == 4.0
         assert meta["nequip_aoti_inputs"].split()[-1] == "num_local_ghost_atoms"
+
+
+def test_kernels_are_serial_whatever_threads_deployed_them(mix_model):
+    """Inductor writes CPU kernels for the compiling process's thread count: with several,
+    OpenMP loops and aten's scatter_reduce for the message sums, which ran the tiny model
+    1.6x (1 thread) to 2.6x (2 threads) slower. mix_model was deployed by a process with
+    torch's default threads, one per core; its package must hold the serial kernels."""
+    assert os.cpu_count() > 1, "this check needs a machine with several cores"
+    with zipfile.ZipFile(mix_model["deployed"]) as z:
+        code = {n: z.read(n).decode() for n in z.namelist() if n.endswith(".cpp")}
+    assert any(n.endswith(".kernel.cpp") for n in code) and any(n.endswith(".wrapper.cpp") for n in code)
+    parallel = [n for n, c in code.items() if "#pragma omp" in c or "scatter_reduce" in c]
+    assert not parallel, f"kernels generated for several threads in {parallel}"
 
 
 def test_local_energy_and_its_forces(mix_model):

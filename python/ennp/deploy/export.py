@@ -23,9 +23,14 @@ from pathlib import Path
 # keep in sync with plugin/ennp_model.cpp
 ENNP_FORMAT = "2"    # 2: ghost features exchanged between layers
 PT2_SUFFIX = ".nequip.pt2"
-# uniform tensors (a per-type scale equal for all types) would be folded into the
-# code as literals; kept as constants, a further member can swap them in
-INDUCTOR_CONFIGS = {"joint_graph_constant_folding": False}
+# - uniform tensors (a per-type scale equal for all types) would be folded into the
+#   code as literals; kept as constants, a further member can swap them in.
+# - Inductor generates the CPU kernels for the compiling process's thread count: with
+#   several, OpenMP loops and aten's scatter_reduce for the message sums; with one,
+#   serial loops that sum in place. On 2 cores the serial code ran the tiny model 1.6x
+#   faster at 1 thread and 2.6x at 2 (docs/deploy_label.md), and it is what running model
+#   files side by side, one thread each, needs. Matrix products still use all threads.
+INDUCTOR_CONFIGS = {"joint_graph_constant_folding": False, "cpp.threads": 1}
 
 
 def _check_paths(model_path: Path, out: Path) -> None:
@@ -86,7 +91,7 @@ def architecture_key(model, metadata: dict, device: str) -> str:
 
     fixed = {k: v for k, v in metadata.items() if k not in PER_MEMBER_METADATA}
     return content_key("deploy-template", ENNP_FORMAT, torch.__version__, nequip.__version__,
-                       device, str(pick_vec_isa()), fixed, *module_structure(model))
+                       device, str(pick_vec_isa()), INDUCTOR_CONFIGS, fixed, *module_structure(model))
 
 
 def _same_as_eager(package: Path, model, data: dict, inputs: list, outputs: list) -> None:
