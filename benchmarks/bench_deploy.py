@@ -27,11 +27,16 @@ from ennp.train.tiny_model import tiny_model
 ENNP = str(Path(sys.executable).with_name("ennp"))
 
 
-def members(k: int) -> list[Path]:
+def member_models(k: int) -> list[dict]:
+    """Members 1..k of the demo's tiny Au architecture: tiny_model's checkpoint and deployed paths."""
     frames = rattled_au(num_frames=20)
     return [tiny_model(frames, ModelSettings(type_names=("Au",), r_max=4.5, num_layers=2, l_max=1,
                                              num_features=16, model_dtype="float32", seed=s),
-                       max_epochs=1, name=f"bench_deploy_{s}")["checkpoint"] for s in range(1, k + 1)]
+                       max_epochs=1, name=f"bench_deploy_{s}") for s in range(1, k + 1)]
+
+
+def members(k: int) -> list[Path]:
+    return [m["checkpoint"] for m in member_models(k)]
 
 
 def deploy_all(checkpoints: list[Path]) -> float:

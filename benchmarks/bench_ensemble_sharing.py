@@ -1,4 +1,4 @@
-"""What batching K members into one model could save at most. Prints the bound.
+"""What batching K members into one model could save at most. Prints the bounds.
 
     .venv/bin/python benchmarks/bench_ensemble_sharing.py [--out figures.json]
 
@@ -10,25 +10,39 @@ batched or not. With s the shared share of one force evaluation, one batched inv
 at least (s + K (1 - s)) / K x (K x one evaluation): the lower bound on the per-call ratio of
 bench_ensemble.py.
 
-Measured side by side in one run, 1 thread, 4,000 atoms of fcc Au, member 1 of bench_deploy.py
-(the demo's tiny Au architecture, float32): the shared part's forward and its backward to the
-positions against the whole model's energy, forces and virial, eager and compiled with
-torch.compile (Inductor, the compiler behind the deployed packages), best of 5 calls each;
-also the shared part's forward alone, all a batch shares when each member's forces take the
-geometry's backward of their own.
+Separate forces per member need the geometry's backward once per member, unless the per-edge
+Jacobians of its outputs with respect to the edge vectors are formed once and contracted with
+each member's gradients. Forward-mode differentiation (torch.func.jvp) would form them, but
+nequip's symbolic make_fx tracing of it fixes the number of edges (the script checks), so a
+package would have to form them by double backward. The script times that too, and the edge
+vectors' own backward to the positions, which each member still needs:
+    batched >= (Jacobians + K (evaluation - shared + edge vectors)) / (K x evaluation).
+
+Measured as the packages run: each function is unrolled into one flat graph, forward and
+backward, by make_fx with nequip's decompositions (as nequip's AOTInductor export does), and
+compiled by Inductor with the settings of `ennp deploy` (serial kernels). torch.compile of the
+same Python code instead compiles a forward and a backward graph joined by autograd, and its
+backward recomputes the geometry: that made the geometry 0.34 of an evaluation instead of 0.13.
+
+The whole evaluation compiled that way takes longer than the member's deployed package (which
+also sums local energies and exchanges ghost features), so the script divides by both.
+Side by side in one run, 1 thread, 4,000 atoms of fcc Au, member 1 of bench_deploy.py (the
+demo's tiny Au architecture, float32), best of 5 calls each.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_deploy import members    # noqa: E402
+from bench_deploy import member_models    # noqa: E402
 
 N = 10    # 4,000 atoms
 A_AU = 4.08
@@ -36,12 +50,11 @@ A_AU = 4.08
 
 def structure(type_names, r_max):
     from ase.build import bulk
-    from nequip.data import AtomicDataDict, from_ase
+    from nequip.data import from_ase
     from nequip.data.transforms import ChemicalSpeciesToAtomTypeMapper, NeighborListTransform
 
     data = from_ase(bulk("Au", "fcc", a=A_AU, cubic=True).repeat((N, N, N)))
-    data = NeighborListTransform(r_max=r_max)(ChemicalSpeciesToAtomTypeMapper(type_names)(data))
-    return AtomicDataDict.with_batch_(data)
+    return NeighborListTransform(r_max=r_max)(ChemicalSpeciesToAtomTypeMapper(type_names)(data))
 
 
 def shared_modules(model) -> list:
@@ -74,6 +87,82 @@ def best_of(fn, repeats=5) -> float:
     return min(times)
 
 
+def flat_compiled(fn, inputs):
+    """``fn`` unrolled by make_fx with nequip's decompositions, compiled as the packages are."""
+    from nequip.utils.fx import nequip_decomp_table
+    from torch.fx.experimental.proxy_tensor import make_fx
+
+    from ennp.deploy.export import INDUCTOR_CONFIGS
+
+    return torch.compile(make_fx(fn, decomposition_table=nequip_decomp_table())(*inputs), options=INDUCTOR_CONFIGS)
+
+
+def forward_mode_traces(geometry, inputs, keys) -> bool:
+    """Whether nequip's make_fx (two symbolic traces of different sizes, compared) accepts
+    per-edge Jacobians formed with torch.func.jvp."""
+    from nequip.utils.fx import nequip_make_fx
+
+    class Jacobians(torch.nn.Module):
+        def forward(self, *xs):
+            vectors = geometry.edge_vectors(dict(zip(keys, xs))).detach()
+            columns = []
+            for c in range(3):
+                tangent = torch.zeros_like(vectors)
+                tangent[:, c] = 1.0
+                columns.append(torch.func.jvp(geometry.features, (vectors,), (tangent,))[1])
+            return [torch.stack([col[i] for col in columns], -1) for i in range(len(columns[0]))]
+
+    cwd = os.getcwd()
+    with tempfile.TemporaryDirectory() as tmp:
+        os.chdir(tmp)    # nequip dumps both traces into the working directory when they differ
+        try:
+            nequip_make_fx(Jacobians(), dict(zip(keys, inputs)), keys)
+            return True
+        except RuntimeError as exc:
+            if "do not agree" not in str(exc):
+                raise
+            return False
+        finally:
+            os.chdir(cwd)
+
+
+def package_call(path, inputs):
+    """One call of a deployed package on ``inputs``, all atoms local."""
+    import ennp.deploy.ghost_exchange    # noqa: F401  (the package's exchange ops)
+
+    run = torch._inductor.aoti_load_package(str(path))
+    positions, edge_index, types, cell, shifts = inputs
+    args = [positions, edge_index, types.view(-1), cell, shifts, torch.tensor([len(positions), 0])]
+    return lambda: run(args)
+
+
+class Geometry:
+    """The shared modules as functions of the flat inputs and of the edge vectors."""
+
+    def __init__(self, modules, keys):
+        self.modules, self.keys = modules, keys
+
+    @staticmethod
+    def edge_vectors(data):
+        from nequip.nn.utils import with_edge_vectors_
+
+        return with_edge_vectors_(data, with_lengths=False)["edge_vectors"]
+
+    def outputs(self, data):
+        from nequip.data import AtomicDataDict
+
+        for module in self.modules:
+            data = module(data)
+        return [data[AtomicDataDict.EDGE_ATTRS_KEY], data[AtomicDataDict.EDGE_EMBEDDING_KEY]]
+
+    def features(self, vectors):
+        from nequip.data import AtomicDataDict
+
+        data = {AtomicDataDict.EDGE_VECTORS_KEY: vectors,
+                AtomicDataDict.EDGE_LENGTH_KEY: vectors.square().sum(1, keepdim=True).sqrt()}
+        return self.outputs(data)
+
+
 def main():
     import argparse
 
@@ -86,55 +175,77 @@ def main():
     parser.add_argument("--out", help="also write the figures to this JSON file")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    checkpoint = members(1)[0]
+    member = member_models(1)[0]
+    checkpoint = member["checkpoint"]
     set_global_state(allow_tf32=False)
     model, _ = _load(checkpoint)
     model.eval()
     data = structure(model.metadata["type_names"].split(), float(model.metadata["r_max"]))
-    shared = shared_modules(model)
-    pos_key = AtomicDataDict.POSITIONS_KEY
+    keys = [AtomicDataDict.POSITIONS_KEY, AtomicDataDict.EDGE_INDEX_KEY, AtomicDataDict.ATOM_TYPE_KEY,
+            AtomicDataDict.CELL_KEY, AtomicDataDict.EDGE_CELL_SHIFT_KEY]
+    inputs = [data[k] for k in keys]
+    geometry = Geometry(shared_modules(model), keys)
 
-    def shared_part():
-        x = dict(data)
-        x[pos_key] = x[pos_key].clone().requires_grad_()
-        for module in shared:
-            x = module(x)
-        edge_features = x[AtomicDataDict.EDGE_ATTRS_KEY].sum() + x[AtomicDataDict.EDGE_EMBEDDING_KEY].sum()
-        return torch.autograd.grad(edge_features, x[pos_key])
+    def with_positions(xs):
+        d = dict(zip(keys, xs))
+        d[AtomicDataDict.POSITIONS_KEY] = d[AtomicDataDict.POSITIONS_KEY].clone().requires_grad_()
+        return d
 
-    def shared_forward():
-        x = dict(data)
-        with torch.no_grad():
-            for module in shared:
-                x = module(x)
-        return x[AtomicDataDict.EDGE_EMBEDDING_KEY]
+    def whole(*xs):
+        out = model(dict(zip(keys, xs)))
+        return out[AtomicDataDict.PER_ATOM_ENERGY_KEY], out[AtomicDataDict.FORCE_KEY], out[AtomicDataDict.VIRIAL_KEY]
 
-    def whole_model():
-        return model(dict(data))[AtomicDataDict.FORCE_KEY]
+    def shared(*xs):
+        d = with_positions(xs)
+        total = sum(t.sum() for t in geometry.outputs(d))
+        return torch.autograd.grad(total, d[AtomicDataDict.POSITIONS_KEY])
 
-    names = [type(m).__name__ for m in shared]
+    def forward(*xs):
+        return geometry.outputs(dict(zip(keys, xs)))
+
+    def edges(*xs):
+        d = with_positions(xs)
+        vectors = geometry.edge_vectors(d)
+        return torch.autograd.grad(vectors, d[AtomicDataDict.POSITIONS_KEY], torch.ones_like(vectors))
+
+    def jacobians(*xs):
+        # J^T u is linear in u: differentiating it with respect to u gives J's columns
+        vectors = geometry.edge_vectors(dict(zip(keys, xs))).detach().requires_grad_()
+        outputs = geometry.features(vectors)
+        u = [torch.zeros_like(t, requires_grad=True) for t in outputs]
+        jtu = torch.autograd.grad(outputs, vectors, u, create_graph=True)[0]
+        return outputs, [torch.autograd.grad(jtu[:, c].sum(), u, retain_graph=True) for c in range(3)]
+
+    names = [type(m).__name__ for m in geometry.modules]
     results = {"natoms": 4 * N**3, "edges": int(data[AtomicDataDict.EDGE_INDEX_KEY].shape[1]),
-               "shared_modules": names}
-    print(f"{results['natoms']} atoms, {results['edges']} edges, 1 thread; shared: {', '.join(names)}")
-    for mode, wrap in (("eager", lambda f: f), ("compiled", torch.compile)):
-        shared_s, whole_s = best_of(wrap(shared_part)), best_of(wrap(whole_model))
-        share = shared_s / whole_s
-        results[mode] = {"shared_s": shared_s, "whole_s": whole_s, "shared_share": share}
-        bounds = []
+               "shared_modules": names, "threads": 1}
+    print(f"{results['natoms']} atoms, {results['edges']} edges, 1 thread; shared: {', '.join(names)}", flush=True)
+    times = {}
+    for name, fn in (("evaluation", whole), ("shared", shared), ("forward", forward), ("edge_vectors", edges),
+                     ("jacobians", jacobians)):
+        compiled = flat_compiled(fn, inputs)
+        times[name] = best_of(lambda: compiled(*inputs))
+        print(f"  {name:12s} {times[name] * 1e3:7.2f} ms", flush=True)
+    times["package"] = best_of(package_call(member["deployed"], inputs))
+    print(f"  {'package':12s} {times['package'] * 1e3:7.2f} ms (the deployed member, as LAMMPS calls it)")
+    results["ms"] = {k: v * 1e3 for k, v in times.items()}
+    results["forward_mode_traces"] = forward_mode_traces(geometry, inputs, keys)
+    print("one batched invocation / (K x one evaluation), at least (goal <= 0.75 at K=4):")
+    # the flat evaluation and the deployed package differ in time: both as the evaluation
+    for denominator in ("evaluation", "package"):
+        w = times[denominator]
+        share, forward_share = times["shared"] / w, times["forward"] / w
+        bounds = results[f"per_{denominator}"] = {"shared_share": share, "forward_share": forward_share}
         for k in (2, 4):
-            bound = batched_bound(share, k)
-            results[mode][f"K{k}_invocation_ratio_bound"] = bound
-            bounds.append(f"K={k} >= {bound:.3f}")
-        print(f"{mode:8s}: shared part {shared_s*1e3:.1f} ms of {whole_s*1e3:.1f} ms = {share:.3f}; "
-              f"one batched invocation / (K x one evaluation): {', '.join(bounds)} (goal <= 0.75 at K=4)")
-        # without per-edge Jacobians formed once, each member's forces need the geometry's
-        # backward of its own: only the forward is shared
-        forward_share = best_of(wrap(shared_forward)) / whole_s
-        forward_bound = batched_bound(forward_share, 4)
-        results[mode]["forward_share"] = forward_share
-        results[mode]["K4_invocation_ratio_bound_forward_only"] = forward_bound
-        print(f"{mode:8s}: its forward alone = {forward_share:.3f} of the evaluation; sharing only the "
-              f"forward: K=4 >= {forward_bound:.3f}")
+            bounds[f"K{k}_bound"] = batched_bound(share, k)
+            bounds[f"K{k}_bound_jacobians"] = (times["jacobians"] + k * (w - times["shared"] + times["edge_vectors"])) / (k * w)
+            bounds[f"K{k}_bound_forward_only"] = batched_bound(forward_share, k)
+        print(f" evaluation = {denominator}: shared part {share:.3f} of it (forward alone {forward_share:.3f})")
+        for what, key in (("shared part free of cost", "bound"), ("Jacobians by double backward", "bound_jacobians"),
+                          ("only the forward shared", "bound_forward_only")):
+            print(f"  {what:30s} K=2 {bounds[f'K2_{key}']:.3f}   K=4 {bounds[f'K4_{key}']:.3f}")
+    print("per-edge Jacobians by forward mode (torch.func.jvp) trace under nequip's make_fx: "
+          f"{'yes' if results['forward_mode_traces'] else 'no (the number of edges is fixed)'}")
     if args.out:
         Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
 
