@@ -115,8 +115,7 @@ def main():
                     ratio = (t_k - t_pair) / (k * t_pair)
                     results[f"K{k}_{kind}_invocation_ratio_{threads}t"] = ratio
                     # best of 2 of the ratio itself: the compute's and the pair's times of one run
-                    in_run = min(step_time(pair, 10, models, thermo=1, threads=threads, per_call=True)
-                                 for _ in range(2)) / k
+                    in_run = best(lambda: step_time(pair, 10, models, thermo=1, threads=threads, per_call=True)) / k
                     results[f"K{k}_{kind}_invocation_ratio_in_run_{threads}t"] = in_run
                     print(f"  K={k} {kind:7s}: one invocation {(t_k - t_pair)*1e3:.1f} ms = "
                           f"{ratio:.3f} x (K x pair evaluation); within one run {in_run:.3f}")

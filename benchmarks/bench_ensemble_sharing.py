@@ -139,14 +139,15 @@ def package_call(path, inputs):
 class Geometry:
     """The shared modules as functions of the flat inputs and of the edge vectors."""
 
-    def __init__(self, modules, keys):
-        self.modules, self.keys = modules, keys
+    def __init__(self, modules):
+        self.modules = modules
 
     @staticmethod
     def edge_vectors(data):
+        from nequip.data import AtomicDataDict
         from nequip.nn.utils import with_edge_vectors_
 
-        return with_edge_vectors_(data, with_lengths=False)["edge_vectors"]
+        return with_edge_vectors_(data, with_lengths=False)[AtomicDataDict.EDGE_VECTORS_KEY]
 
     def outputs(self, data):
         from nequip.data import AtomicDataDict
@@ -157,10 +158,10 @@ class Geometry:
 
     def features(self, vectors):
         from nequip.data import AtomicDataDict
+        from nequip.nn.utils import with_edge_vectors_
 
-        data = {AtomicDataDict.EDGE_VECTORS_KEY: vectors,
-                AtomicDataDict.EDGE_LENGTH_KEY: vectors.square().sum(1, keepdim=True).sqrt()}
-        return self.outputs(data)
+        # given the vectors, nequip adds their lengths
+        return self.outputs(with_edge_vectors_({AtomicDataDict.EDGE_VECTORS_KEY: vectors}, with_lengths=True))
 
 
 def main():
@@ -184,7 +185,7 @@ def main():
     keys = [AtomicDataDict.POSITIONS_KEY, AtomicDataDict.EDGE_INDEX_KEY, AtomicDataDict.ATOM_TYPE_KEY,
             AtomicDataDict.CELL_KEY, AtomicDataDict.EDGE_CELL_SHIFT_KEY]
     inputs = [data[k] for k in keys]
-    geometry = Geometry(shared_modules(model), keys)
+    geometry = Geometry(shared_modules(model))
 
     def with_positions(xs):
         d = dict(zip(keys, xs))
