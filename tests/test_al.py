@@ -3,6 +3,7 @@ during training, resumed, and checked; bad configurations; the pieces."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -335,7 +336,18 @@ def _au_frames(n):
     return frames
 
 
-def test_labelling_tasks_and_workers_give_the_serial_result(tmp_path):
+def test_labelling_tasks_and_workers_give_the_serial_result(tmp_path, monkeypatch):
+    import ennp.label.backends as backends
+
+    started, real_popen = [], subprocess.Popen
+
+    def popen(cmd, *args, **kw):
+        if "label" in cmd:
+            started.append(kw.get("env"))
+        return real_popen(cmd, *args, **kw)
+
+    monkeypatch.setattr(backends.subprocess, "Popen", popen)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     frames, config = _au_frames(5), LabelConfig(labeller="emt")
     serial, _ = label_structures(frames, config, tmp_path / "serial.extxyz", progress=False)
     # two array tasks: the first leaves the collection to whoever finishes last
@@ -347,6 +359,9 @@ def test_labelling_tasks_and_workers_give_the_serial_result(tmp_path):
     n, failed = label_file(tmp_path / "in.extxyz", tmp_path / "w.extxyz", config, tmp_path / "label.yaml",
                            "label", workers=2, progress=False)
     assert (serial, n, failed) == (5, 5, {})
+    # the two workers share this process's cores instead of taking all of them each
+    assert [e["OMP_NUM_THREADS"] for e in started] == [str(max(1, len(os.sched_getaffinity(0)) // 2))] * 2
+    assert backends.worker_env(2, {"OMP_NUM_THREADS": "3"})["OMP_NUM_THREADS"] == "3"    # the user's setting wins
     ref = ase.io.read(tmp_path / "serial.extxyz", index=":")
     for name, atol in (("t.extxyz", 1e-10), ("w.extxyz", 1e-6)):    # w: positions went through a file
         got = ase.io.read(tmp_path / name, index=":")
