@@ -23,7 +23,7 @@ def worker_env(tasks: int, base: dict | None = None) -> dict:
     """The environment of ``tasks`` local workers: this process's cores shared out among
     them (OMP_NUM_THREADS), unless it is set already. Torch, and so every labeller on it, takes
     all cores per process by default; two workers on two cores with two threads each ran the
-    SevenNet-0 relaxations ~5x slower than with one thread each."""
+    SevenNet-0 relaxations ~3x slower than with one thread each."""
     env = dict(os.environ if base is None else base)
     if "OMP_NUM_THREADS" not in env:
         env["OMP_NUM_THREADS"] = str(max(1, len(os.sched_getaffinity(0)) // tasks))
