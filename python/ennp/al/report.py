@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from .pieces import harvest_records
+from ..config import ConfigError
+from ..files import write_json
 from ..lammps.uncertainty import ACCURATE, CANDIDATE, FAILED
+from .config import load_al_config
+from .pieces import harvest_records
 from .state import State, generation_seconds
 
 
@@ -53,7 +55,8 @@ def write_report(workdir: str | Path, out_dir: str | Path | None = None) -> dict
     out_dir.mkdir(parents=True, exist_ok=True)
     data = summary(workdir)
     gens = data["generations"]
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    convergence = _accurate_fraction_rule(workdir)
+    fig, axes = plt.subplots(1, 4, figsize=(20, 4.2))
     ax = axes[0]
     for row in gens:
         if "max_devi_f_hist" in row:
@@ -86,6 +89,19 @@ def write_report(workdir: str | Path, out_dir: str | Path | None = None) -> dict
     ax.set(xlabel="generation", ylabel="fraction of explored frames", ylim=(-0.02, 1.02),
            title="accurate / candidate / failed")
     ax.legend(fontsize=8)
+    # what holds convergence back: each structure's accurate fraction against the rule's
+    ax = axes[3]
+    by_structure = [r for r in sel if "accurate_by_structure" in r]
+    for name in dict.fromkeys(n for r in by_structure for n in r["accurate_by_structure"]):
+        rows = [r for r in by_structure if name in r["accurate_by_structure"]]
+        ax.plot([r["generation"] for r in rows], [r["accurate_by_structure"][name] for r in rows], "o-",
+                label=name)
+    if convergence is not None:
+        ax.axhline(convergence, color="k", ls="--", lw=1, label="convergence")
+    ax.set(xlabel="generation", ylabel="accurate fraction of the structure's frames", ylim=(-0.02, 1.02),
+           title="accurate, by structure")
+    if by_structure:
+        ax.legend(fontsize=8)
     for ax in axes[1:]:
         ax.xaxis.get_major_locator().set_params(integer=True)
     labeller = _labeller(workdir)
@@ -96,8 +112,15 @@ def write_report(workdir: str | Path, out_dir: str | Path | None = None) -> dict
     plt.close(fig)
     data["labeller"] = labeller
     path = out_dir / "al_report.json"
-    path.write_text(json.dumps(data, indent=2) + "\n")
+    write_json(path, data)
     return {"png": png, "json": path}
+
+
+def _accurate_fraction_rule(workdir: Path) -> float | None:
+    try:
+        return load_al_config(workdir / "al.yaml").convergence.accurate_fraction
+    except (OSError, ConfigError):
+        return None
 
 
 def _labeller(workdir: Path) -> str:
