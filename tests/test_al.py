@@ -23,6 +23,7 @@ from ennp.al.training import member_config
 from ennp.bundle import member_metadata
 from ennp.cli import main as cli
 from ennp.config import ConfigError
+from ennp.cores import shared_cores_env
 from ennp.label.backends import label_file
 from ennp.label.labelling import LabelConfig, label_structures
 
@@ -38,7 +39,8 @@ initial: {copies: 6, rattle: 0.05, strain: 0.02, test_copies: 3, test_rattle: 0.
           relax_steps: 30, relax_fmax: 0.01}
 ensemble: {size: 2, seed: 0}
 # mix_model's architecture (conftest): its compiled template serves the members
-training: {model: {r_max: 4.0, num_features: 8, model_dtype: float64}, max_epochs: 10, batch_size: 4, warm_start: true}
+training: {model: {r_max: 4.0, num_features: 8, model_dtype: float64}, max_epochs: 10, batch_size: 4, warm_start: true,
+           parallel: 2}
 exploration: {temperatures: [600], steps: 200, every: 10, dt: 0.002}
 trust: {lo: 0.05, hi: 1.0}
 selection: {max_frames: 6}
@@ -76,11 +78,12 @@ def al_run(tmp_path_factory):
     assert not (work / "initial" / "train.extxyz").exists(), "the kill came after labelling had finished"
     labelled_before = {p.name: _stamp(p) for p in parts.glob("*.extxyz")}
 
-    # 2. killed while training member 1 of generation 0 (member 0 finished)
-    member1 = work / "gen_000" / "train" / "member_1" / "train.log"
-    _run_until(work, member1.exists, log)
+    # 2. killed as soon as member 0 of generation 0 is deployed (the members train at once;
+    #    member 1 is still training or waits for its deployment)
     model0 = work / "gen_000" / "train" / "member_0" / "model.nequip.pt2"
-    assert model0.exists() and State(work).done(0, "train") is None
+    _run_until(work, model0.exists, log)
+    assert not (work / "gen_000" / "train" / "member_1" / "model.nequip.pt2").exists()
+    assert State(work).done(0, "train") is None
     model0_before = _stamp(model0)
 
     # 3. killed while exploring with generation 0 (a run's model_devi.out half written)
@@ -204,6 +207,10 @@ def test_frames_carry_provenance_and_report_is_written(al_run, capsys):
     assert all(v > 0 for v in list(first.values()) + list(last.values()))
     log = al_run["log"].read_text()
     assert log.count("weights written into the compiled template") >= 3, log[-3000:]
+    # training.parallel 2: generation 1's members trained at once, sharing the cores
+    assert "2 at once with" in log
+    gen1 = work / "gen_001" / "train"
+    assert (gen1 / "member_1" / "config.yaml").stat().st_mtime < (gen1 / "member_0" / "out" / "last.ckpt").stat().st_mtime
     assert "stand-in" in summary["labeller"]
     # per structure: accurate frames of its model_devi files over the frames its runs were to give
     for name, fraction in summary["generations"][0]["accurate_by_structure"].items():
@@ -361,7 +368,7 @@ def test_labelling_tasks_and_workers_give_the_serial_result(tmp_path, monkeypatc
     assert (serial, n, failed) == (5, 5, {})
     # the two workers share this process's cores instead of taking all of them each
     assert [e["OMP_NUM_THREADS"] for e in started] == [str(max(1, len(os.sched_getaffinity(0)) // 2))] * 2
-    assert backends.worker_env(2, {"OMP_NUM_THREADS": "3"})["OMP_NUM_THREADS"] == "3"    # the user's setting wins
+    assert shared_cores_env(2, {"OMP_NUM_THREADS": "3"})["OMP_NUM_THREADS"] == "3"    # the user's setting wins
     ref = ase.io.read(tmp_path / "serial.extxyz", index=":")
     for name, atol in (("t.extxyz", 1e-10), ("w.extxyz", 1e-6)):    # w: positions went through a file
         got = ase.io.read(tmp_path / name, index=":")

@@ -57,12 +57,15 @@ class Training:
     lr: float = 0.01                # learning rate
     val_fraction: float = 0.2       # of each member's training frames, for nequip's validation
     warm_start: bool = True         # generation g > 0 starts from generation g-1's member
+    parallel: int = 0               # members trained at once, sharing the cores; 0: as many as there are cores
 
     def __post_init__(self):
         if self.model.type_names:
             raise ValueError("model.type_names: set by species, not here")
         if self.max_epochs < 1 or self.batch_size < 1 or self.lr <= 0:
             raise ValueError("max_epochs and batch_size must be >= 1 and lr > 0")
+        if self.parallel < 0:
+            raise ValueError(f"parallel must be >= 0 (0: one member per core), not {self.parallel}")
         if not 0 < self.val_fraction < 1:
             raise ValueError(f"val_fraction must be in (0, 1), not {self.val_fraction}")
 

@@ -198,7 +198,8 @@ def _train(workdir, state, config, gen, test_frames, progress) -> list[Path]:
     frames = training_frames(workdir, gen, config)
     previous = gen_dir(workdir, gen - 1) / "train" if gen > 0 and config.training.warm_start else None
     models = train_members(workdir, path, frames, config.ensemble.size, config.ensemble.seed,
-                           config.ensemble.bootstrap, previous, progress=progress)
+                           config.ensemble.bootstrap, previous, parallel=config.training.parallel,
+                           progress=progress)
     checkpoints = [m.parent / "out" / "last.ckpt" for m in models]
     errors = test_errors(checkpoints, test_frames)
     progress(f"{path.name}: test force RMSE of the ensemble mean {errors['ensemble_force_rmse']:.4f} eV/A")

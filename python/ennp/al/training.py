@@ -4,9 +4,11 @@ Member k of generation g lives in ``gen_g/train/member_k``: nequip-train runs
 there from the run's Hydra template (``WORK/nequip_template.yaml``, editable)
 with its own seed and data file, then ``ennp deploy`` writes
 ``model.nequip.pt2`` (a compile for the first member of an architecture, a
-weight swap for the others). A member whose deployed model exists is
-finished; a member killed half-way is trained again from the start. Each
-member records its training and deployment seconds in ``seconds.json``.
+weight swap for the others). Members train ``training.parallel`` at once,
+sharing the cores (:mod:`ennp.cores`), and are deployed one at a time in
+member order. A member whose deployed model exists is finished; a member
+killed half-way is trained again from the start. Each member records its
+training and deployment seconds in ``seconds.json``.
 """
 
 from __future__ import annotations
@@ -16,12 +18,14 @@ import json
 import shutil
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import yaml
 
 from ..config import ConfigError
+from ..cores import shared_cores_env, usable_cores
 from ..files import write_frames, write_json
 from ..train.masked_labels import CORE_ARRAY, has_nan_labels, with_masked_labels
 from .dataset import bootstrap
@@ -57,8 +61,10 @@ def member_config(template: dict, data_file: Path, seed: int, warm_start: Path |
 
 
 def train_members(workdir: Path, gen_path: Path, frames: list, size: int, seed: int,
-                  bootstrap_data: bool, previous: Path | None, *, progress=print) -> list[Path]:
-    """Train (or find finished) members; return their deployed model paths."""
+                  bootstrap_data: bool, previous: Path | None, *, parallel: int = 1,
+                  progress=print) -> list[Path]:
+    """Train (or find finished) members, ``parallel`` at once (0: one per usable core) sharing
+    the cores; deploy each in member order as its training ends. Return the deployed paths."""
     from ..deploy.export import deploy
     from ..train.nequip_config import train
 
@@ -72,13 +78,13 @@ def train_members(workdir: Path, gen_path: Path, frames: list, size: int, seed: 
     data = train_dir / "data.extxyz"
     if not data.exists():
         write_frames(data, frames)
-    models = []
-    for k in range(size):
+    models = [train_dir / f"member_{k}" / MODEL_NAME for k in range(size)]
+    todo = [k for k in range(size) if not models[k].exists()]
+    at_once = max(1, min(parallel or usable_cores(), len(todo)))
+    env = shared_cores_env(at_once)
+
+    def train_one(k: int) -> tuple[Path, float]:
         member = train_dir / f"member_{k}"
-        model = member / MODEL_NAME
-        models.append(model)
-        if model.exists():
-            continue
         shutil.rmtree(member, ignore_errors=True)    # a member killed half-way starts again
         member_data = data
         if bootstrap_data:
@@ -86,15 +92,28 @@ def train_members(workdir: Path, gen_path: Path, frames: list, size: int, seed: 
             write_frames(member_data, bootstrap(frames, seed + 1000 + k))
         start = previous / f"member_{k}" / "out" / "last.ckpt" if previous is not None else None
         progress(f"{gen_path.name}: training member {k + 1}/{size} on {len(frames)} frames"
-                 + (" (warm start)" if start else ""))
+                 + (" (warm start)" if start else "")
+                 + (f", {at_once} at once with {env['OMP_NUM_THREADS']} thread(s) each" if at_once > 1 else ""))
         t0 = time.monotonic()
-        ckpt = train(member_config(template, member_data, seed + k, start), member)
-        t1 = time.monotonic()
-        progress(f"{gen_path.name}: deploying member {k + 1}/{size} ({t1 - t0:.0f} s training)")
-        deploy(ckpt, model, training_data=member_data,
-               progress=lambda m: progress(f"{gen_path.name}: member {k + 1}: {m}"))
-        # after the model: a member killed in between has no record of its times
-        write_json(member / SECONDS_NAME, {"train": t1 - t0, "deploy": time.monotonic() - t1})
+        ckpt = train(member_config(template, member_data, seed + k, start), member, env=env)
+        return ckpt, time.monotonic() - t0
+
+    with ThreadPoolExecutor(at_once) as pool:
+        running = {k: pool.submit(train_one, k) for k in todo}
+        try:
+            for k in todo:    # one deploy at a time: the first compiles the template the others reuse
+                ckpt, seconds = running[k].result()
+                member = models[k].parent
+                progress(f"{gen_path.name}: deploying member {k + 1}/{size} ({seconds:.0f} s training)")
+                t1 = time.monotonic()
+                deploy(ckpt, models[k], training_data=member / "data.extxyz" if bootstrap_data else data,
+                       progress=lambda m, k=k: progress(f"{gen_path.name}: member {k + 1}: {m}"))
+                # after the model: a member killed in between has no record of its times
+                write_json(member / SECONDS_NAME, {"train": seconds, "deploy": time.monotonic() - t1})
+        except BaseException:
+            for future in running.values():    # members not started yet are not started
+                future.cancel()
+            raise
     return models
 
 

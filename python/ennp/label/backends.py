@@ -7,27 +7,16 @@ give the same file.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import ase.io
 
+from ..cores import shared_cores_env
 from ..submit.jobs import ennp_command, sbatch, write_stage_script
 from ..submit.plan import Resources, Stage
 from .labelling import LabelConfig, label_structures
-
-
-def worker_env(tasks: int, base: dict | None = None) -> dict:
-    """The environment of ``tasks`` local workers: this process's cores shared out among
-    them (OMP_NUM_THREADS), unless it is set already. Torch, and so every labeller on it, takes
-    all cores per process by default; two workers on two cores with two threads each ran the
-    SevenNet-0 relaxations ~3x slower than with one thread each."""
-    env = dict(os.environ if base is None else base)
-    if "OMP_NUM_THREADS" not in env:
-        env["OMP_NUM_THREADS"] = str(max(1, len(os.sched_getaffinity(0)) // tasks))
-    return env
 
 
 def label_file(inp: Path, out: Path, config: LabelConfig, config_file: Path, section: str,
@@ -51,7 +40,7 @@ def label_file(inp: Path, out: Path, config: LabelConfig, config_file: Path, sec
         except RuntimeError as exc:
             raise RuntimeError(f"label job array {script}: {exc} (task logs: {out.parent}/label_*.out)") from None
     elif tasks > 1:
-        env = worker_env(tasks)
+        env = shared_cores_env(tasks)
         procs = [subprocess.Popen(cli + ["--task", str(t), "--tasks", str(tasks)], env=env) for t in range(tasks)]
         codes = [p.wait() for p in procs]
         if any(codes):

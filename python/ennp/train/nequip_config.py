@@ -118,8 +118,9 @@ def nequip_config(data_file: str | Path, model: ModelSettings, *, max_epochs: in
     }
 
 
-def train(config: dict, workdir: str | Path, *, quiet: bool = True) -> Path:
-    """Run nequip-train in ``workdir``; return the path of the last checkpoint."""
+def train(config: dict, workdir: str | Path, *, quiet: bool = True, env: dict | None = None) -> Path:
+    """Run nequip-train in ``workdir`` (in environment ``env``, default this process's);
+    return the path of the last checkpoint."""
     workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
@@ -127,7 +128,7 @@ def train(config: dict, workdir: str | Path, *, quiet: bool = True) -> Path:
            "-cn", "config.yaml", f"hydra.run.dir={workdir / 'out'}"]
     log = workdir / "train.log"
     with open(log, "w") as fh:
-        proc = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, cwd=workdir)
+        proc = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, cwd=workdir, env=env)
     if proc.returncode != 0:
         tail = log.read_text()[-3000:]
         raise RuntimeError(f"nequip-train failed (exit {proc.returncode}); log {log}:\n{tail}")
