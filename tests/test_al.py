@@ -211,6 +211,12 @@ def test_frames_carry_provenance_and_report_is_written(al_run, capsys):
     assert "2 at once with" in log
     gen1 = work / "gen_001" / "train"
     assert (gen1 / "member_1" / "config.yaml").stat().st_mtime < (gen1 / "member_0" / "out" / "last.ckpt").stat().st_mtime
+    # the generation's train + deploy seconds are its wall time, not the members' summed
+    own = [json.loads((gen1 / f"member_{k}" / "seconds.json").read_text()) for k in (0, 1)]
+    wall = (max((gen1 / f"member_{k}" / "model.nequip.pt2").stat().st_mtime for k in (0, 1))
+            - min((gen1 / f"member_{k}" / "config.yaml").stat().st_mtime for k in (0, 1)))
+    assert last["train"] < sum(r["train"] for r in own)
+    assert last["train"] + last["deploy"] == pytest.approx(wall, abs=1.0)
     assert "stand-in" in summary["labeller"]
     # per structure: accurate frames of its model_devi files over the frames its runs were to give
     for name, fraction in summary["generations"][0]["accurate_by_structure"].items():

@@ -94,22 +94,24 @@ def train_members(workdir: Path, gen_path: Path, frames: list, size: int, seed: 
         progress(f"{gen_path.name}: training member {k + 1}/{size} on {len(frames)} frames"
                  + (" (warm start)" if start else "")
                  + (f", {at_once} at once with {env['OMP_NUM_THREADS']} thread(s) each" if at_once > 1 else ""))
-        t0 = time.monotonic()
+        started = time.time()
         ckpt = train(member_config(template, member_data, seed + k, start), member, env=env)
-        return ckpt, time.monotonic() - t0
+        return ckpt, started, time.time()
 
     with ThreadPoolExecutor(at_once) as pool:
         running = {k: pool.submit(train_one, k) for k in todo}
         try:
             for k in todo:    # one deploy at a time: the first compiles the template the others reuse
-                ckpt, seconds = running[k].result()
-                member = models[k].parent
-                progress(f"{gen_path.name}: deploying member {k + 1}/{size} ({seconds:.0f} s training)")
-                t1 = time.monotonic()
+                ckpt, started, trained = running[k].result()
+                member, deploying = models[k].parent, time.time()
+                progress(f"{gen_path.name}: deploying member {k + 1}/{size} "
+                         f"({trained - started:.0f} s training)")
                 deploy(ckpt, models[k], training_data=member / "data.extxyz" if bootstrap_data else data,
                        progress=lambda m, k=k: progress(f"{gen_path.name}: member {k + 1}: {m}"))
                 # after the model: a member killed in between has no record of its times
-                write_json(member / SECONDS_NAME, {"train": seconds, "deploy": time.monotonic() - t1})
+                deployed = time.time()
+                write_json(member / SECONDS_NAME, {"train": trained - started, "deploy": deployed - deploying,
+                                                   "started": started, "deployed": deployed})
         except BaseException:
             for future in running.values():    # members not started yet are not started
                 future.cancel()
@@ -118,14 +120,18 @@ def train_members(workdir: Path, gen_path: Path, frames: list, size: int, seed: 
 
 
 def member_seconds(models: list[Path]) -> dict[str, float]:
-    """Training and deployment seconds summed over the members that recorded them."""
-    total = {"train": 0.0, "deploy": 0.0}
-    for model in models:
-        record = model.parent / SECONDS_NAME
-        if record.is_file():
-            for key, value in json.loads(record.read_text()).items():
-                total[key] += value
-    return total
+    """Where the wall time of training the members went: deploy, the members' deployments
+    (one at a time); train, the rest of the time any member was training or deploying (members
+    train at once, so their own training seconds overlap). Over the members that recorded
+    their times; records without wall-clock times (older runs) add their seconds."""
+    records = [json.loads(r.read_text()) for r in (m.parent / SECONDS_NAME for m in models) if r.is_file()]
+    timed = [r for r in records if "started" in r]
+    busy, end = 0.0, float("-inf")
+    for a, b in sorted((r["started"], r["deployed"]) for r in timed):    # union of the spans
+        busy += max(0.0, b - max(a, end))
+        end = max(end, b)
+    return {"train": busy - sum(r["deploy"] for r in timed) + sum(r["train"] for r in records if "started" not in r),
+            "deploy": sum(r["deploy"] for r in records)}
 
 
 def predictions(checkpoints: list[Path], frames: list) -> tuple[np.ndarray, np.ndarray]:
