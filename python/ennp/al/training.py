@@ -83,7 +83,7 @@ def train_members(workdir: Path, gen_path: Path, frames: list, size: int, seed: 
     at_once = max(1, min(parallel or usable_cores(), len(todo)))
     env = shared_cores_env(at_once)
 
-    def train_one(k: int) -> tuple[Path, float]:
+    def train_one(k: int) -> tuple[Path, float, float]:    # checkpoint, started, trained (epoch s)
         member = train_dir / f"member_{k}"
         shutil.rmtree(member, ignore_errors=True)    # a member killed half-way starts again
         member_data = data
