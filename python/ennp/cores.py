@@ -13,8 +13,11 @@ import os
 
 
 def usable_cores() -> int:
-    """The cores this process may run on (a Slurm allocation or taskset, not the machine's)."""
-    return len(os.sched_getaffinity(0))
+    """The cores this process may run on (a Slurm allocation or taskset, not the machine's;
+    the machine's where the system does not say, as on macOS)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def shared_cores_env(workers: int, base: dict | None = None) -> dict:
