@@ -29,8 +29,12 @@ def configs(data: Path, k: int, epochs: int) -> list[dict]:
                           max_epochs=epochs) for s in range(1, k + 1)]
 
 
+def _without_thread_setting() -> dict:
+    return {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+
+
 def serial(members: list[dict], root: Path) -> float:
-    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    env = _without_thread_setting()
     t0 = time.monotonic()
     for i, config in enumerate(members):
         train(config, root / f"serial_{i}", env=env)
@@ -38,7 +42,7 @@ def serial(members: list[dict], root: Path) -> float:
 
 
 def parallel(members: list[dict], root: Path) -> float:
-    env = shared_cores_env(len(members), {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"})
+    env = shared_cores_env(len(members), _without_thread_setting())
     t0 = time.monotonic()
     with ThreadPoolExecutor(len(members)) as pool:
         list(pool.map(lambda i: train(members[i], root / f"parallel_{i}", env=env), range(len(members))))

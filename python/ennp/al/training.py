@@ -83,19 +83,20 @@ def train_members(workdir: Path, gen_path: Path, frames: list, size: int, seed: 
     at_once = max(1, min(parallel or usable_cores(), len(todo)))
     env = shared_cores_env(at_once)
 
+    def member_data(k: int) -> Path:
+        return models[k].parent / "data.extxyz" if bootstrap_data else data
+
     def train_one(k: int) -> tuple[Path, float, float]:    # checkpoint, started, trained (epoch s)
-        member = train_dir / f"member_{k}"
+        member = models[k].parent
         shutil.rmtree(member, ignore_errors=True)    # a member killed half-way starts again
-        member_data = data
         if bootstrap_data:
-            member_data = member / "data.extxyz"
-            write_frames(member_data, bootstrap(frames, seed + 1000 + k))
+            write_frames(member_data(k), bootstrap(frames, seed + 1000 + k))
         start = previous / f"member_{k}" / "out" / "last.ckpt" if previous is not None else None
         progress(f"{gen_path.name}: training member {k + 1}/{size} on {len(frames)} frames"
                  + (" (warm start)" if start else "")
                  + (f", {at_once} at once with {env['OMP_NUM_THREADS']} thread(s) each" if at_once > 1 else ""))
         started = time.time()
-        ckpt = train(member_config(template, member_data, seed + k, start), member, env=env)
+        ckpt = train(member_config(template, member_data(k), seed + k, start), member, env=env)
         return ckpt, started, time.time()
 
     with ThreadPoolExecutor(at_once) as pool:
@@ -106,7 +107,7 @@ def train_members(workdir: Path, gen_path: Path, frames: list, size: int, seed: 
                 member, deploying = models[k].parent, time.time()
                 progress(f"{gen_path.name}: deploying member {k + 1}/{size} "
                          f"({trained - started:.0f} s training)")
-                deploy(ckpt, models[k], training_data=member / "data.extxyz" if bootstrap_data else data,
+                deploy(ckpt, models[k], training_data=member_data(k),
                        progress=lambda m, k=k: progress(f"{gen_path.name}: member {k + 1}: {m}"))
                 # after the model: a member killed in between has no record of its times
                 deployed = time.time()
