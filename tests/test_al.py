@@ -342,6 +342,60 @@ def test_member_config_sets_data_seeds_and_warm_start(tmp_path):
     assert template["training_module"]["model"]["seed"] == 1    # the template is not modified
 
 
+@pytest.mark.parametrize("resample", [True, False])
+def test_bootstrap_members_train_on_their_own_resample(tmp_path, monkeypatch, resample):
+    """ensemble.bootstrap: each member trains (and records its domain) on its own resample of
+    the generation's frames, the same one when it is trained again; without it, on them all."""
+    import ennp.deploy.export as export
+    import ennp.train.nequip_config as nequip_config
+    import yaml
+    from ase.calculators.singlepoint import SinglePointCalculator
+    from ennp.al.training import train_members
+
+    (tmp_path / "nequip_template.yaml").write_text(yaml.safe_dump(
+        nequip_config.nequip_config("DATA.extxyz", nequip_config.ModelSettings(type_names=("Au",)))))
+    frames = _au_frames(12)
+    for k, a in enumerate(frames):
+        a.calc = SinglePointCalculator(a, energy=-k, forces=np.zeros((len(a), 3)))
+    trained, deployed = {}, {}
+
+    def fake_train(config, workdir, **kw):
+        trained[Path(workdir).name] = config
+        (Path(workdir) / "out").mkdir(parents=True)
+        (Path(workdir) / "out" / "last.ckpt").write_text("ckpt")
+        return Path(workdir) / "out" / "last.ckpt"
+
+    def fake_deploy(ckpt, out, training_data, progress):
+        deployed[Path(out).parent.name] = Path(training_data)
+        Path(out).write_text("model")
+
+    monkeypatch.setattr(nequip_config, "train", fake_train)
+    monkeypatch.setattr(export, "deploy", fake_deploy)
+    gen = tmp_path / "gen_000"
+
+    def member_frames():
+        train_members(tmp_path, gen, frames, 3, 5, resample, None, parallel=2, progress=lambda m: None)
+        files = {m: Path(c["data"]["split_dataset"]["dataset"]["file_path"]) for m, c in trained.items()}
+        assert files == deployed
+        assert all(c["seed"] == 5 + int(m[-1]) for m, c in trained.items())
+        return {m: [a.get_potential_energy() for a in ase.io.read(f, ":")] for m, f in files.items()}
+
+    first = member_frames()
+    originals = [a.get_potential_energy() for a in frames]    # each frame's label names it
+    for keys in first.values():
+        assert len(keys) == len(frames) and set(keys) <= set(originals)
+    if not resample:
+        assert all(keys == originals for keys in first.values())
+        return
+    assert all(len(set(keys)) < len(frames) for keys in first.values())    # drawn with replacement
+    assert len({tuple(keys) for keys in first.values()}) == 3               # each member its own
+    (gen / "train" / "member_1" / "model.nequip.pt2").unlink()             # killed before its deploy
+    trained.clear()
+    deployed.clear()
+    again = member_frames()
+    assert list(trained) == ["member_1"] and again["member_1"] == first["member_1"]
+
+
 def _au_frames(n):
     frames = [bulk("Au", "fcc", a=4.08, cubic=True) for _ in range(n)]
     for k, a in enumerate(frames):
