@@ -50,9 +50,12 @@ def make_bundle(folder: Path, models, species=("Au", "Ti", "O"), **fields) -> Pa
     return folder
 
 
-def kill_when(command: list, condition, log: Path, timeout: float = 900) -> None:
-    """Start ``command`` (its output appended to ``log``); SIGKILL its process group (the
-    command, mpiexec and lmp, as a node failure would) as soon as ``condition()``."""
+def kill_when(command: list, condition, log: Path, timeout: float = 900, *,
+              sig: int = signal.SIGKILL, group: bool = True) -> int:
+    """Start ``command`` (its output appended to ``log``); as soon as ``condition()``, send
+    ``sig`` to its process group (the command, mpiexec and lmp: SIGKILL as a node failure
+    would) or, with ``group`` false, to the command alone (as ``kill PID`` would). Returns
+    the command's exit status."""
     with open(log, "a") as fh:
         proc = subprocess.Popen(command, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
         t0 = time.time()
@@ -63,5 +66,8 @@ def kill_when(command: list, condition, log: Path, timeout: float = 900) -> None
                 os.killpg(proc.pid, signal.SIGKILL)
                 pytest.fail("kill point not reached in time")
             time.sleep(0.01)
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+        if group:
+            os.killpg(proc.pid, sig)
+        else:
+            proc.send_signal(sig)
+        return proc.wait()

@@ -4,12 +4,14 @@ during training, resumed, and checked; bad configurations; the pieces."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import ase.io
 import numpy as np
+import psutil
 import pytest
 from ase.build import bulk
 
@@ -77,6 +79,17 @@ def al_run(tmp_path_factory):
     _run_until(work, lambda: len(list(parts.glob("*.extxyz"))) >= 3, log)
     assert not (work / "initial" / "train.extxyz").exists(), "the kill came after labelling had finished"
     labelled_before = {p.name: _stamp(p) for p in parts.glob("*.extxyz")}
+
+    # 1b. SIGTERM to ennp alone (`kill PID`) while both members of generation 0 train: no
+    #     nequip-train is left behind to race the resumed run in the members' folders
+    logs = [work / "gen_000" / "train" / f"member_{k}" / "train.log" for k in (0, 1)]
+    training = lambda: all(p.is_file() and p.stat().st_size > 0 for p in logs)    # noqa: E731
+    status = kill_when([ENNP, "al", "run", str(work)], training, log, sig=signal.SIGTERM, group=False)
+    left = [p for p in psutil.process_iter(["cmdline"]) if str(work) in " ".join(p.info["cmdline"] or ())]
+    for p in left:
+        p.kill()
+    assert status == -signal.SIGTERM and not left, [p.info["cmdline"] for p in left]
+    assert not any(work.glob("gen_000/train/member_*/model.nequip.pt2"))
 
     # 2. killed as soon as member 0 of generation 0 is deployed (the members train at once;
     #    member 1 is still training or waits for its deployment)

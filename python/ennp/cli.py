@@ -11,6 +11,7 @@ import argparse
 import sys
 
 from . import __version__
+from .children import end_children_with_this_process
 
 
 def _deploy(args) -> int:
@@ -426,6 +427,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
+    end_children_with_this_process()
     try:
         return args.func(args)
     except (ValueError, FileNotFoundError, RuntimeError, OSError) as exc:
