@@ -1,5 +1,6 @@
 """`ennp deploy` output checked in Python, without LAMMPS."""
 
+import logging
 import os
 import shutil
 import zipfile
@@ -33,6 +34,20 @@ def test_metadata_says_how_to_run(mix_model, mix_model3):
         assert int(meta["ennp_exchange_width"]) > 0
         assert meta["type_names"] == "Au Ti O" and float(meta["r_max"]) == 4.0
         assert meta["nequip_aoti_inputs"].split()[-1] == "num_local_ghost_atoms"
+
+
+def test_loading_a_package_says_nothing_of_outdated_files(mix_model, caplog):
+    """torch's loader calls every nequip package outdated (a file at the archive's top
+    level) and loads it anyway; ennp's loader keeps that message out of the logs."""
+    from ennp.deploy.package import load_package
+
+    with caplog.at_level(logging.WARNING):
+        load(mix_model["deployed"])
+    assert "outdated pt2" in caplog.text    # what torch says on its own
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        meta = load_package(mix_model["deployed"]).get_metadata()
+    assert meta["type_names"] == "Au Ti O" and "outdated" not in caplog.text
 
 
 def test_kernels_are_serial_whatever_threads_deployed_them(mix_model):

@@ -74,11 +74,9 @@ def load_bundle(folder: str | Path) -> tuple[Bundle, list[Path]]:
 
 def member_metadata(model: Path) -> dict:
     """The metadata of a deployed member (type names, r_max, layers, dtype)."""
-    import torch
-    from nequip.utils.aoti_metadata import import_custom_ops_libs
+    from .deploy.package import load_package
 
-    import_custom_ops_libs(str(model))
-    return dict(torch._inductor.aoti_load_package(str(model)).get_metadata())
+    return dict(load_package(model).get_metadata())
 
 
 def check_bundle(folder: str | Path) -> list[dict]:

@@ -96,12 +96,12 @@ def architecture_key(model, metadata: dict, device: str) -> str:
 
 def _same_as_eager(package: Path, model, data: dict, inputs: list, outputs: list) -> None:
     """nequip's own check of a compiled model against the eager one (AssertionError if not)."""
-    import torch
     from nequip.nn.compile import DictInputOutputWrapper
     from nequip.utils.dtype import test_model_output_similarity_by_dtype
 
-    compiled = DictInputOutputWrapper(torch._inductor.aoti_load_package(str(package)),
-                                      inputs, outputs)
+    from .package import load_package
+
+    compiled = DictInputOutputWrapper(load_package(package), inputs, outputs)
     test_model_output_similarity_by_dtype(compiled, model, {k: data[k] for k in inputs},
                                           model.model_dtype, fields=outputs)
 

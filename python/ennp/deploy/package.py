@@ -1,0 +1,27 @@
+"""Loading a deployed ``.nequip.pt2`` package in Python.
+
+nequip puts a file at the top level of its packages, which torch's newer loader refuses;
+torch then loads the package the older way and logs "Loading outdated pt2 file. Please
+regenerate your package." for every nequip package, fresh ones included. The load is
+right, so that message is kept out of ennp's logs.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+
+def load_package(path: str | Path):
+    """The AOTInductor model of a deployed package (nequip's custom ops loaded first)."""
+    import torch
+    from nequip.utils.aoti_metadata import import_custom_ops_libs
+
+    import_custom_ops_libs(str(path))
+    logger = logging.getLogger("torch._inductor.package.package")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        return torch._inductor.aoti_load_package(str(path))
+    finally:
+        logger.setLevel(level)
