@@ -3,6 +3,7 @@ during training, resumed, and checked; bad configurations; the pieces."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -210,10 +211,9 @@ def test_frames_carry_provenance_and_report_is_written(al_run, capsys):
     assert len(explored) == State(work).done(0, "label")["labelled"]
     assert cli(["al", "report", str(work)]) == 0
     assert (work / "report" / "al_report.png").stat().st_size > 10000
-    import json
-
     summary = json.loads((work / "report" / "al_report.json").read_text())
     assert [g["generation"] for g in summary["generations"]] == [0, 1]
+    assert summary["generations"][0]["calibration"]["frames"] == State(work).done(0, "label")["labelled"]
     # where the time went; members of one architecture compile once, the others swap weights
     first, last = (g["seconds"] for g in summary["generations"])
     assert set(first) == {"train", "deploy", "explore", "label"} and set(last) == {"train", "deploy", "explore"}
@@ -243,6 +243,19 @@ def test_frames_carry_provenance_and_report_is_written(al_run, capsys):
     assert "seconds: train" in out and "least accurate " in out
     assert "relaxed au4_on_rutile with the labeller: " in out
     assert "gen_001: done train, explore, select" in out and "generation limit" in out
+
+
+def test_labelled_frames_calibrate_the_deviation(al_run):
+    """Generation 0's ensemble against the labels of the frames it flagged: the deviation
+    recomputed from the checkpoints is the one LAMMPS's compute wrote for each frame."""
+    work = al_run["work"]
+    record = json.loads((work / "gen_000" / "label" / "calibration.json").read_text())
+    frames = ase.io.read(work / "gen_000" / "label" / "labelled.extxyz", index=":")
+    assert record["frames"] == len(frames) == State(work).done(0, "label")["labelled"] > 0
+    assert record["members"] == 2 and record["atoms"] == sum(len(a) for a in frames)
+    assert record["max_devi_f"] == pytest.approx([a.info["ennp_max_devi_f"] for a in frames], rel=1e-4)
+    assert all(e >= 0 for e in record["max_error"]) and record["error_over_deviation"] > 0
+    assert "x deviation on" in loop.status(work).split("gen_000")[1].split("gen_001")[0]
 
 
 def _write(tmp_path, text: str) -> Path:
@@ -548,6 +561,10 @@ def test_export_writes_a_bundle_that_says_what_the_run_knows(al_run, tmp_path, c
     record = member_metadata(tmp_path / "b" / bundle["members"][0])["ennp_min_distance"]
     assert {k: float(v) for k, v in (item.split(":") for item in record.split())} == \
         pytest.approx(domain["min_distance_A"], rel=1e-5)
+    # generation 1 stopped before labelling: the calibration is generation 0's
+    kept = json.loads((work / "gen_000" / "label" / "calibration.json").read_text())
+    assert bundle["calibration"]["generation"] == 0
+    assert bundle["calibration"]["error_over_deviation"] == kept["error_over_deviation"]
     capsys.readouterr()
     assert cli(["bundle", "check", str(tmp_path / "b")]) == 0
     assert "bundle OK" in capsys.readouterr().out

@@ -45,6 +45,7 @@ class Bundle:
     trust: TrustLevels = field(default_factory=TrustLevels)    # the levels monitoring uses by default
     labeller: dict = field(default_factory=dict)    # name and settings hash of the labels the members were trained on
     training_domain: TrainingDomain = field(default_factory=TrainingDomain)    # where the training data lies
+    calibration: dict = field(default_factory=dict)    # the ensemble's true force error against its deviation on frames it flagged (ennp al)
 
     def __post_init__(self):
         check_species(self.species)

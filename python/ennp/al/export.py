@@ -15,6 +15,7 @@ import yaml
 from ..bundle import BUNDLE_FILE, member_metadata
 from ..files import write_atomic
 from ..train.domain import min_pair_distances
+from .calibration import CALIBRATION_SUMMARY, generation_calibration
 from .loop import load_run, training_frames
 
 
@@ -61,5 +62,12 @@ def export_bundle(workdir: str | Path, out: str | Path, generation: int | None =
         "training_domain": {"min_distance_A": min_pair_distances(frames, list(config.species), r_max),
                             "frames": len(frames)},
     }
+    # how far the deviation stood for the error: the latest generation up to this one whose
+    # flagged frames were labelled (a converged run stops before labelling its last)
+    for g in range(gen, -1, -1):
+        record = generation_calibration(workdir, g)
+        if record and record.get("error_over_deviation") is not None:
+            bundle["calibration"] = {"generation": g, **{k: record[k] for k in CALIBRATION_SUMMARY}}
+            break
     write_atomic(out / BUNDLE_FILE, lambda p: p.write_text(yaml.safe_dump(bundle, sort_keys=False)))
     return out

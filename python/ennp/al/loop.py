@@ -8,7 +8,7 @@ WORK/
   gen_NNN/train/member_K/         nequip-train run and deployed model of member K
   gen_NNN/explore/RUN/            LAMMPS exploration (model_devi.out, traj.dump)
   gen_NNN/select.json             classes, trust levels, selected frames
-  gen_NNN/label/                  candidates.extxyz -> labelled.extxyz
+  gen_NNN/label/                  candidates.extxyz -> labelled.extxyz, calibration.json
 
 Each generation: train -> explore -> select -> (stop?) -> label. The stop
 rule: the accurate fraction of the last ``convergence.generations``
@@ -32,6 +32,7 @@ from ..chains import read_structure
 from ..files import write_frames
 from ..label.backends import label_file
 from ..train.nequip_config import nequip_config
+from .calibration import describe, generation_calibration
 from .config import ALConfig, load_al_config
 from .dataset import frame_key, perturbed_copies
 from ..train.masked_labels import masked_copy, with_consistent_stress
@@ -136,6 +137,9 @@ def run(workdir: str | Path, *, progress=stderr_progress) -> dict:
                                          path / "label" / "labelled.extxyz")
                 state.mark(gen, "label", {"labelled": n, "failed": len(failed),
                                           "seconds": time.monotonic() - t0})
+                line = describe(generation_calibration(workdir, gen))
+                if line:
+                    progress(f"{path.name}: {line}")
             gen += 1
 
 
@@ -329,6 +333,9 @@ def status(workdir: str | Path) -> str:
                 parts.append(f"least accurate {name} {worst[name]:.2f}")
         if "label" in d:
             parts.append(f"labelled {d['label']['labelled']} (failed {d['label']['failed']})")
+            calibrated = describe(generation_calibration(workdir, g, compute=False))
+            if calibrated:
+                parts.append(calibrated)
         if "train" in d and "harvest" in d["train"]["test"]:
             h = d["train"]["test"]["harvest"]
             parts.append(f"core F RMSE on {h['pieces']} held-out pieces {h['core_force_rmse']:.4f} eV/A")

@@ -7,6 +7,7 @@ from pathlib import Path
 from ..config import ConfigError
 from ..files import write_json
 from ..lammps.uncertainty import ACCURATE, CANDIDATE, FAILED
+from .calibration import generation_calibration
 from .config import load_al_config
 from .pieces import harvest_records
 from .state import State, generation_seconds
@@ -31,6 +32,7 @@ def summary(workdir: Path) -> dict:
             row.update({k: d["select"][k] for k in ("unexplored", "accurate_by_structure") if k in d["select"]})
         if "label" in d:
             row["labelled"] = d["label"]
+            row["calibration"] = generation_calibration(workdir, g)    # computed here if not yet
         harvests = harvest_records(workdir, g)
         row["harvested"] = {"harvests": len(harvests), "pieces": sum(h["labelled"] for h in harvests),
                             "held_out": sum(h["held_out"] for h in harvests),
@@ -56,7 +58,7 @@ def write_report(workdir: str | Path, out_dir: str | Path | None = None) -> dict
     data = summary(workdir)
     gens = data["generations"]
     convergence = _accurate_fraction_rule(workdir)
-    fig, axes = plt.subplots(1, 4, figsize=(20, 4.2))
+    fig, axes = plt.subplots(1, 5, figsize=(25, 4.2))
     ax = axes[0]
     for row in gens:
         if "max_devi_f_hist" in row:
@@ -102,7 +104,22 @@ def write_report(workdir: str | Path, out_dir: str | Path | None = None) -> dict
            title="accurate, by structure")
     if by_structure:
         ax.legend(fontsize=8)
-    for ax in axes[1:]:
+    # how far the deviation stands for the error: each generation's labelled frames
+    ax = axes[4]
+    calibrated = [r for r in gens if (r.get("calibration") or {}).get("max_devi_f")]
+    for r in calibrated:
+        c = r["calibration"]
+        ax.plot(c["max_devi_f"], c["max_error"], "o", ms=4, label=f"gen {r['generation']}")
+    if calibrated:
+        devi = np.concatenate([r["calibration"]["max_devi_f"] for r in calibrated])
+        ratio = float(np.median(np.concatenate([r["calibration"]["max_error"] for r in calibrated]) / devi))
+        top = float(devi.max())
+        ax.plot([0, top], [0, top], "k-", lw=1, label="error = deviation")
+        ax.plot([0, top], [0, ratio * top], "k--", lw=1, label=f"error = {ratio:.2f} x deviation (median)")
+        ax.legend(fontsize=8)
+    ax.set(xlabel="max_devi_f of the frame (eV/A)", ylabel="largest true force error of the mean (eV/A)",
+           title="error against deviation, labelled frames")
+    for ax in axes[1:4]:
         ax.xaxis.get_major_locator().set_params(integer=True)
     labeller = _labeller(workdir)
     fig.suptitle(f"ennp active learning: {workdir.name} (labels: {labeller})")
