@@ -43,7 +43,8 @@ def root(mix_model, mix_model_b, tmp_path_factory):
     from conftest import ELEMENTS, mixed_crystal
 
     root = tmp_path_factory.mktemp("monitoring")
-    make_bundle(root / "bundle", [mix_model["deployed"], mix_model_b["deployed"]])
+    make_bundle(root / "bundle", [mix_model["deployed"], mix_model_b["deployed"]],
+                calibration={"generation": 4, "error_over_deviation": 2.5})
     ase.io.write(root / "crystal.data", mixed_crystal((4, 4, 4), rattle=0.05), format="lammps-data",
                  specorder=ELEMENTS, masses=True)
     return root
@@ -118,6 +119,9 @@ def test_md_killed_after_a_checkpoint_and_resumed(root):
     block = json.loads((work / "md.json").read_text())["uncertainty"]
     check_block(block, [work / "run" / "model_devi.out"], 0.05, 0.15, 10)
     assert (work / "uncertainty.png").stat().st_size > 10_000
+    # the bundle's calibration from active learning is passed on
+    assert block["calibration"] == {"generation": 4, "error_over_deviation": 2.5}
+    assert "in active learning its force error was 2.50 x its deviation" in done.stdout
 
 
 def test_halt_names_step_deviation_and_atoms_and_the_run_resumes(root):

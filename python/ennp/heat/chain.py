@@ -17,7 +17,7 @@ import numpy as np
 from ..builders.bulk import AU_A
 from ..chains import prepare_structure, start_chain
 from ..files import write_json
-from ..lammps.monitor import bundle_size, write_monitor_file
+from ..lammps.monitor import write_monitor_file
 from ..lammps.uncertainty import describe, plot_uncertainty, uncertainty
 from . import eels
 from .config import HeatConfig
@@ -107,7 +107,6 @@ def run_chain(config_path: str | Path, workdir: str | Path, until: str | None = 
           f"{regions['contact_area_A2']:.0f} A^2 -> {workdir / 'structure.data'}", flush=True)
     summary = {"workdir": str(workdir), "regions": regions}
     s = config.nemd
-    members = bundle_size(config.pair.bundle)
     monitored = []
     for method in s.methods:
         folders = run_seeds(method, workdir, s, regions, workdir / "structure.data", workdir / "pair.in",
@@ -116,7 +115,7 @@ def run_chain(config_path: str | Path, workdir: str | Path, until: str | None = 
         runs = [last_run(f) for f in folders]    # each log read once, for the analysis and the plot
         result = analyse(method, runs, s.seeds, regions, s.heat_capacity, folders[0] / "profile.dat",
                          s.transient.protocol, s.fit_stop_K)
-        result["uncertainty"] = uncertainty(folders, config.monitor, members)
+        result["uncertainty"] = uncertainty(folders, config.monitor, config.pair.bundle)
         result["inputs"] = {"structure": config.structure.builder, "builder_args": config.structure.args,
                             "pair": config.pair.style, "model": config.pair.model, "bundle": config.pair.bundle,
                             "T0_K": s.T0,
@@ -132,7 +131,7 @@ def run_chain(config_path: str | Path, workdir: str | Path, until: str | None = 
               f"at T_interface {result['T_interface_K']:.0f} K; {describe(result['uncertainty'])}", flush=True)
         summary[method] = {k: result[k] for k in ("G_MW_m2K", "G_err_MW_m2K", "T_interface_K", "contact_area",
                                                   "contact_area_A2")}
-    summary["uncertainty"] = uncertainty(monitored, config.monitor, members)
+    summary["uncertainty"] = uncertainty(monitored, config.monitor, config.pair.bundle)
     plot_uncertainty(monitored, summary["uncertainty"], s.dt, workdir / "uncertainty.png",
                      title=f"NEMD ({', '.join(s.methods)}): {summary['uncertainty'].get('verdict')}")
     if until == "nemd":

@@ -19,11 +19,6 @@ DEVI_FILE = "model_devi.out"    # the compute's file, in the run's folder
 DEVI_COLUMNS = "c_ennp_devi[1] c_ennp_devi[2]"    # eps_i (eV/A), std of the per-atom energy (eV)
 
 
-def bundle_size(bundle: str | Path) -> int:
-    """Members of the bundle (0 without one)."""
-    return len(load_bundle(bundle)[1]) if bundle else 0
-
-
 def monitor_text(bundle: str | Path, monitor: MonitorSpec, species) -> str:
     """The include for a run monitored by ``bundle``; the input names the dump in ``${devi_dump}``."""
     _, members = load_bundle(bundle)

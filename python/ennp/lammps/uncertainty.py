@@ -52,11 +52,16 @@ def worst_atoms(frame: dict, n: int = WORST_ATOMS) -> list[int]:
     return [int(i) for i in frame["id"][order]]
 
 
-def uncertainty(runs: list[Path], monitor, members: int) -> dict:
-    """The block for the monitored runs in the folders ``runs`` (each with model_devi.out and
-    devi.dump); ``{"monitored": false}`` when ``monitor`` is None."""
+def uncertainty(runs: list[Path], monitor, bundle: str | Path | None) -> dict:
+    """The block for the runs in the folders ``runs`` (each with model_devi.out and devi.dump),
+    monitored by the model bundle in folder ``bundle``; ``{"monitored": false}`` when
+    ``monitor`` is None. A bundle's calibration (how far its deviation understated the error
+    in active learning) is passed on."""
     if monitor is None:
         return {"monitored": False}
+    from ..bundle import load_bundle
+
+    spec, members = load_bundle(bundle)
     files = [(Path(r) / DEVI_FILE).resolve() for r in runs]
     missing = [str(f) for f in files if not f.is_file()]
     if missing:
@@ -71,20 +76,23 @@ def uncertainty(runs: list[Path], monitor, members: int) -> dict:
     i = int(np.argmax(devi[k]["max_devi_f"]))
     step = int(devi[k]["step"][i])
     frame = read_dump_frame(Path(runs[k]) / DEVI_DUMP, step) if (Path(runs[k]) / DEVI_DUMP).is_file() else None
-    return {"monitored": True, "members": members, "every": monitor.every, **block,
+    calibration = {"calibration": spec.calibration} if spec.calibration else {}
+    return {"monitored": True, "members": len(members), "every": monitor.every, **block,
             "trust_lo": monitor.trust_lo, "trust_hi": monitor.trust_hi,
             "worst": {"step": step, "max_devi_f": float(devi[k]["max_devi_f"][i]), "file": str(files[k]),
                       "atoms": worst_atoms(frame) if frame is not None else []},
-            "model_devi_files": [str(f) for f in files]}
+            "model_devi_files": [str(f) for f in files], **calibration}
 
 
 def describe(block: dict) -> str:
     """One line for the chains' output."""
     if not block.get("monitored"):
         return "uncertainty: not monitored (no model bundle)"
+    ratio = block.get("calibration", {}).get("error_over_deviation")
     return (f"uncertainty: {block['verdict']} ({block['frames']} monitored frames, max_devi_f max "
             f"{block['max_devi_f_max']:.3g} eV/A, {100 * block['fraction_above_lo']:.0f}% >= trust_lo "
-            f"{block['trust_lo']:g}, {100 * block['fraction_above_hi']:.0f}% >= trust_hi {block['trust_hi']:g})")
+            f"{block['trust_lo']:g}, {100 * block['fraction_above_hi']:.0f}% >= trust_hi {block['trust_hi']:g}"
+            + (f"; in active learning its force error was {ratio:.2f} x its deviation" if ratio else "") + ")")
 
 
 def plot_uncertainty(runs: list[Path], block: dict, dt_ps: float, png: Path, title: str = "") -> None:

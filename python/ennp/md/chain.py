@@ -19,7 +19,7 @@ from ..chains import prepare_structure, start_chain
 from ..files import write_json
 from ..heat.potentials import classical_au_tio2
 from ..lammps.outputs import read_loop_time, read_thermo
-from ..lammps.monitor import bundle_size, write_monitor_file
+from ..lammps.monitor import write_monitor_file
 from ..lammps.pair_file import write_pair_file
 from ..lammps.production import run_production, segments
 from ..lammps.uncertainty import describe, plot_uncertainty, uncertainty
@@ -68,7 +68,7 @@ def run_chain(config_path: str | Path, workdir: str | Path, progress=print, unti
                             meta["z_fixed_A"], progress=progress, monitor_file=workdir / "monitor.in")
     result["atom_steps_per_s"] = throughput(workdir / "run", meta["natoms"])
     result.update(atoms=meta["natoms"], wall_s_this_call=time.time() - t_start)
-    result["uncertainty"] = uncertainty([workdir / "run"], config.monitor, bundle_size(config.pair.bundle))
+    result["uncertainty"] = uncertainty([workdir / "run"], config.monitor, config.pair.bundle)
     plot_uncertainty([workdir / "run"], result["uncertainty"], config.md.dt, workdir / "uncertainty.png")
     write_json(workdir / "md.json", result)
     progress(f"md: {result['steps']} steps in {result['segments']} segment(s); {result['frames']} frames -> "

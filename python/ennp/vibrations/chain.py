@@ -20,7 +20,7 @@ import numpy as np
 from .. import lammps_inputs
 from ..chains import prepare_structure, start_chain
 from ..files import write_json
-from ..lammps.monitor import bundle_size, write_monitor_file
+from ..lammps.monitor import write_monitor_file
 from ..lammps.run import run_lammps
 from ..lammps.uncertainty import describe, plot_uncertainty, uncertainty
 from .analysis import analyse, describe_edge, write_results
@@ -70,7 +70,7 @@ def run_chain(config_path: str | Path, workdir: str | Path, progress=print, unti
              f"md: {m.steps_eq} + {m.steps} steps at {m.T:g} K on {m.nprocs} rank(s); log "
              f"{workdir / 'md' / 'log.lammps'}", flush=True)
     dump = run_md(config, workdir, meta)
-    trust = uncertainty([workdir / "md"], config.monitor, bundle_size(config.pair.bundle))
+    trust = uncertainty([workdir / "md"], config.monitor, config.pair.bundle)
     plot_uncertainty([workdir / "md"], trust, m.dt, workdir / "uncertainty.png")
     if until == "md":
         return {"workdir": str(workdir), "trajectory": str(dump), "uncertainty": trust}
