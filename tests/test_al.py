@@ -255,7 +255,7 @@ def test_labelled_frames_calibrate_the_deviation(al_run):
     assert record["members"] == 2 and record["atoms"] == sum(len(a) for a in frames)
     assert record["max_devi_f"] == pytest.approx([a.info["ennp_max_devi_f"] for a in frames], rel=1e-4)
     assert all(e >= 0 for e in record["max_error"]) and record["error_over_deviation"] > 0
-    assert "x deviation on" in loop.status(work).split("gen_000")[1].split("gen_001")[0]
+    assert "x its deviation" in loop.status(work).split("gen_000")[1].split("gen_001")[0]
 
 
 def _write(tmp_path, text: str) -> Path:

@@ -17,10 +17,12 @@ def test_error_twice_the_deviation_is_read_as_two():
     members = np.array([centre + sign * s[:, None] * axis for axis in (ex, ey) for sign in (1, -1)])
     record = calibration(members, centre + 2 * s[:, None] * ex, [10, 20])
     assert record["error_over_deviation"] == pytest.approx(2.0)
+    assert record["force_rmse"] == pytest.approx(2 * np.sqrt(np.mean(s**2) / 3))    # |error| = 2 s along x
     assert record["max_error_over_max_devi_f_median"] == pytest.approx(2.0)
     assert record["max_devi_f"] == pytest.approx([s[:10].max(), s[10:].max()])
     assert record["max_error"] == pytest.approx([2 * s[:10].max(), 2 * s[10:].max()])
-    assert "error 2.00 x deviation on 2 labelled frames" in describe(record)
+    assert "on the 2 frames it flagged: force RMSE" in describe(record)
+    assert "2.00 x its deviation (1.29 if calibrated); largest error 2.00 x max_devi_f" in describe(record)
 
 
 @pytest.mark.parametrize("k", [2, 4, 8])

@@ -26,7 +26,7 @@ from .state import gen_dir
 CALIBRATION_NAME = "calibration.json"
 # the numbers of a record that say it in brief (a bundle's calibration)
 CALIBRATION_SUMMARY = ("frames", "members", "error_over_deviation", "calibrated_ratio",
-                       "max_error_over_max_devi_f_median", "rms_error", "rms_deviation")
+                       "max_error_over_max_devi_f_median", "force_rmse", "rms_error", "rms_deviation")
 
 
 def calibrated_ratio(members: int) -> float:
@@ -64,7 +64,8 @@ def calibration(member_forces, reference_forces, atoms_per_frame) -> dict:
     ratios = [e / d for e, d in zip(max_err, max_devi) if d > 0]
     record.update({
         "atoms": int(labelled.sum()),
-        "rms_error": float(np.sqrt(err2[labelled].mean())),
+        "force_rmse": float(np.sqrt(err2[labelled].mean() / 3)),    # per component, as the test errors
+        "rms_error": float(np.sqrt(err2[labelled].mean())),         # of the per-atom error vectors' lengths
         "rms_deviation": rms_devi,
         # None where the members agree exactly: no ratio to give
         "error_over_deviation": float(np.sqrt(err2[labelled].mean())) / rms_devi if rms_devi > 0 else None,
@@ -108,6 +109,7 @@ def describe(record: dict | None) -> str:
     """One line for the status and the log."""
     if not record or record.get("error_over_deviation") is None:
         return ""
-    return (f"error {record['error_over_deviation']:.2f} x deviation on {record['frames']} labelled frames "
-            f"(RMS; {record['calibrated_ratio']:.2f} if calibrated; per frame, max error "
-            f"{record['max_error_over_max_devi_f_median']:.2f} x max_devi_f, median)")
+    return (f"on the {record['frames']} frames it flagged: force RMSE {record['force_rmse']:.3f} eV/A, "
+            f"{record['error_over_deviation']:.2f} x its deviation ({record['calibrated_ratio']:.2f} if "
+            f"calibrated); largest error {record['max_error_over_max_devi_f_median']:.2f} x max_devi_f "
+            f"(median of the frames)")
