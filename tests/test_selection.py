@@ -61,6 +61,26 @@ def test_select_caps_and_only_candidates():
     assert select(frames, devi, 0.05, 0.15, 0, ["Au"])[0] == []
 
 
+def test_select_skips_frames_already_in_the_training_data():
+    """Every exploration starts from the same structure: its first frame, once labelled, is
+    known. It is still counted, but never picked again; the next candidates take its place."""
+    from ennp.al.dataset import frame_key
+
+    base = bulk("Au", "fcc", a=4.08, cubic=True).repeat((2, 2, 2))
+    frames = []
+    for k in range(6):
+        a = base.copy()
+        a.rattle(0.02 + 0.04 * k, seed=k)
+        frames.append(a)
+    devi = np.array([0.14, 0.06, 0.07, 0.08, 0.09, 0.10])    # the start deviates most
+    assert 0 in select(frames, devi, 0.05, 0.15, 3, ["Au"])[0]
+    start_again = frames[0].copy()    # the same structure from another run or generation
+    picked, counts = select(frames + [start_again], np.append(devi, 0.13), 0.05, 0.15, 3, ["Au"],
+                            known={frame_key(frames[0])})
+    assert counts["candidate"] == 7 and len(picked) == 3
+    assert 0 not in picked and 6 not in picked and picked[0] == 5    # the largest new candidate first
+
+
 def test_select_per_group_takes_candidates_of_each_structure():
     """A structure with two candidate frames next to one with eight: without groups the larger
     one can take every place; with groups each gets up to max_select."""

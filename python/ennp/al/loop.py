@@ -242,8 +242,9 @@ def _select(workdir, state, config, gen) -> int:
     trust, sel = config.trust, config.selection
     lo = (adaptive_trust_lo(devi, trust.lo, trust.hi, trust.lo_min, sel.max_frames)
           if trust.adaptive else trust.lo)
+    known = {frame_key(a) for a in training_frames(workdir, gen)}    # never labelled twice
     picked, _ = select(frames, devi, lo, trust.hi, sel.max_frames, config.species, sel.descriptor_cutoff,
-                       groups=structures if sel.per_structure else None)
+                       groups=structures if sel.per_structure else None, known=known)
     # convergence: the configured levels, a halted run's unreached frames counted as failed
     classes = classify(devi, trust.lo, trust.hi)
     unexplored = unexplored_frames(runs, config.exploration.steps, config.exploration.every)

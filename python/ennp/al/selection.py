@@ -14,6 +14,7 @@ import numpy as np
 
 # the frame classes are shared with the monitored chains (ennp.lammps.uncertainty)
 from ..lammps.uncertainty import ACCURATE, CANDIDATE, FAILED, classify
+from .dataset import frame_key
 
 
 def class_counts(classes) -> dict[str, int]:
@@ -56,22 +57,27 @@ def distance_histogram(atoms, species, r_cut: float = 6.0, bins: int = 24) -> np
 
 
 def select(frames, max_devi_f, trust_lo: float, trust_hi: float, max_select: int,
-           species, r_cut: float = 6.0, groups=None) -> tuple[list[int], dict[str, int]]:
+           species, r_cut: float = 6.0, groups=None, known=()) -> tuple[list[int], dict[str, int]]:
     """Indices of up to ``max_select`` diverse candidate frames, and the class counts.
 
     Farthest-point sampling starts from the candidate with the largest deviation. With
     ``groups`` (a label per frame, e.g. the structure it was explored from), up to
     ``max_select`` are picked in each group, as DP-GEN's fp_task_max applies per system:
     a structure whose runs halt early, with few frames, still gets its candidates labelled.
+    Frames whose :func:`~ennp.al.dataset.frame_key` is in ``known`` (the training data) are
+    never picked: every exploration's first frame is its starting structure, the same in
+    every generation, and would otherwise be labelled again and again.
     """
     classes = classify(max_devi_f, trust_lo, trust_hi)
     counts = class_counts(classes)
     labels = np.zeros(len(classes), int) if groups is None else np.asarray(groups)
     if len(labels) != len(classes):
         raise ValueError(f"{len(labels)} group labels for {len(classes)} frames")
+    known = set(known)
+    new = np.array([not known or frame_key(a) not in known for a in frames], dtype=bool)
     picked = []
     for label in dict.fromkeys(labels.tolist()):    # in order of first appearance
-        candidates = np.flatnonzero((classes == CANDIDATE) & (labels == label))
+        candidates = np.flatnonzero((classes == CANDIDATE) & (labels == label) & new)
         if len(candidates) == 0 or max_select <= 0:
             continue
         feats = np.array([distance_histogram(frames[c], list(species), r_cut) for c in candidates])
