@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..files import write_json
-from .state import gen_dir
+from .state import State, gen_dir
 
 CALIBRATION_NAME = "calibration.json"
 # the numbers of a record that say it in brief (a bundle's calibration)
@@ -61,14 +61,15 @@ def calibration(member_forces, reference_forces, atoms_per_frame) -> dict:
             max_devi.append(float(np.sqrt(devi2[a:b][mine].max())))
             max_err.append(float(np.sqrt(err2[a:b][mine].max())))
     rms_devi = float(np.sqrt(devi2[labelled].mean()))
+    rms_err = float(np.sqrt(err2[labelled].mean()))
     ratios = [e / d for e, d in zip(max_err, max_devi) if d > 0]
     record.update({
         "atoms": int(labelled.sum()),
-        "force_rmse": float(np.sqrt(err2[labelled].mean() / 3)),    # per component, as the test errors
-        "rms_error": float(np.sqrt(err2[labelled].mean())),         # of the per-atom error vectors' lengths
+        "force_rmse": float(rms_err / np.sqrt(3)),    # per component, as the test errors
+        "rms_error": rms_err,                         # of the per-atom error vectors' lengths
         "rms_deviation": rms_devi,
         # None where the members agree exactly: no ratio to give
-        "error_over_deviation": float(np.sqrt(err2[labelled].mean())) / rms_devi if rms_devi > 0 else None,
+        "error_over_deviation": rms_err / rms_devi if rms_devi > 0 else None,
         "max_error_over_max_devi_f_median": float(np.median(ratios)) if ratios else None,
         "max_devi_f": max_devi,
         "max_error": max_err,
@@ -93,8 +94,8 @@ def generation_calibration(workdir: str | Path, gen: int, *, compute: bool = Tru
     if not labelled.is_file() or not compute:
         return None
     frames = ase.io.read(labelled, index=":") if labelled.stat().st_size else []
-    members = sorted(gen_dir(Path(workdir), gen).glob("train/member_*/out/last.ckpt"),
-                     key=lambda p: int(p.parent.parent.name.split("_")[1]))
+    trained = State(workdir).done(gen, "train") or {}
+    members = [c for c in (Path(m).parent / "out" / "last.ckpt" for m in trained.get("models", [])) if c.is_file()]
     if frames and len(members) >= 2:
         forces, _ = predictions(members, frames)
         record = calibration(forces, np.concatenate([a.get_forces() for a in frames]),
