@@ -90,11 +90,12 @@ def test_submit_requeues_before_the_time_limit_and_resumes(slurm, tmp_path):
         assert line in script
     deadline = time.time() + 300
     while not list((work / "run").glob("restart.*.bin")):    # the first checkpoint is written
-        assert time.time() < deadline and slurm.state(job) in ("PENDING", "RUNNING"), slurm.state(job)
+        now = slurm.state(job)    # read once: it may change between two reads
+        assert time.time() < deadline and now in ("PENDING", "RUNNING"), now
         time.sleep(0.2)
     slurm.run("scancel", "--batch", "--signal=USR1", job)
-    while slurm.state(job) != "PENDING":    # requeued ...
-        assert time.time() < deadline and slurm.state(job) in ("RUNNING", "REQUEUED", "COMPLETING"), slurm.state(job)
+    while (now := slurm.state(job)) != "PENDING":    # requeued ...
+        assert time.time() < deadline and now in ("RUNNING", "REQUEUED", "COMPLETING"), now
         time.sleep(0.2)
     # ... and held 120 s by Slurm (BeginTime) before it starts again: release it sooner, but
     # not in the same second: slurmd revoked the killed run's credential, and a relaunch whose
