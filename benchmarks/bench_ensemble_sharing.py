@@ -26,12 +26,21 @@ backward recomputes the geometry: that made the geometry 0.34 of an evaluation i
 
 The whole evaluation compiled that way takes longer than the member's deployed package (which
 also sums local energies and exchanges ghost features), so the script divides by both.
+
+Last, it batches whole members: members 1-4 vmapped over their stacked weights (torch.func:
+every op of a layer runs once with a member axis; the geometry, which holds no weights, once
+for all), against the same members one after another, both unrolled and compiled as above
+with static sizes (under nequip's symbolic tracing vmap fixes the sizes: ennp.deploy.ensemble).
+nequip's scatter adds in place into a fresh zero tensor, which vmap refuses; the script swaps
+in its out-of-place equivalent for that measurement only.
+
 Side by side in one run, 1 thread, 4,000 atoms of fcc Au, member 1 of bench_deploy.py (the
 demo's tiny Au architecture, float32), best of 5 calls each.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -126,11 +135,67 @@ def forward_mode_traces(geometry, inputs, keys) -> bool:
             os.chdir(cwd)
 
 
+@contextlib.contextmanager
+def out_of_place_scatter():
+    """nequip's scatter without its in-place add (which vmap refuses), for this block only."""
+    import nequip.nn._tp_scatter_base as tp_scatter
+    import nequip.nn.atomwise as atomwise
+    from nequip.nn.utils import _broadcast
+
+    def scatter(src, index, dim=-1, out=None, dim_size=None, reduce="sum"):
+        assert out is None and dim_size is not None and reduce == "sum"
+        size = list(src.size())
+        size[dim] = dim_size
+        zeros = torch.zeros(size, dtype=src.dtype, device=src.device)
+        return zeros.scatter_add(dim, _broadcast(index, src, dim), src)
+
+    saved = tp_scatter.scatter, atomwise.scatter
+    tp_scatter.scatter = atomwise.scatter = scatter
+    try:
+        yield
+    finally:
+        tp_scatter.scatter, atomwise.scatter = saved
+
+
+def vmapped_members(models, keys, inputs) -> dict:
+    """Forces of K members one after another and vmapped over their stacked weights, each
+    compiled flat: milliseconds per call of each, their ratio, and the largest difference."""
+    from nequip.data import AtomicDataDict
+    from torch.func import functional_call, grad, stack_module_state, vmap
+
+    funcs = [m.model.func for m in models]    # energies; forces by differentiation below
+    fixed = {k: x for k, x in zip(keys, inputs) if k != AtomicDataDict.POSITIONS_KEY}
+    positions = inputs[keys.index(AtomicDataDict.POSITIONS_KEY)]
+
+    def energy(func, weights, pos):
+        out = functional_call(func, weights, ({**fixed, AtomicDataDict.POSITIONS_KEY: pos},))
+        return out[AtomicDataDict.PER_ATOM_ENERGY_KEY].sum()
+
+    own = [(dict(f.named_parameters()), dict(f.named_buffers())) for f in funcs]
+    stacked = stack_module_state(funcs)
+
+    def one_after_another(pos):
+        return torch.stack([grad(lambda x, f=f, w=w: energy(f, w, x))(pos) for f, w in zip(funcs, own)])
+
+    def batched(pos):
+        member = lambda params, buffers, x: grad(lambda y: energy(funcs[0], (params, buffers), y))(x)    # noqa: E731
+        return vmap(member, in_dims=(0, 0, None))(*stacked, pos)
+
+    with out_of_place_scatter():
+        compiled = {name: flat_compiled(fn, [positions]) for name, fn in
+                    (("one_after_another", one_after_another), ("vmapped", batched))}
+        forces = {name: fn(positions) for name, fn in compiled.items()}
+        ms = {name: best_of(lambda fn=fn: fn(positions)) * 1e3 for name, fn in compiled.items()}
+    return {"members": len(funcs), "ms": ms, "ratio": ms["vmapped"] / ms["one_after_another"],
+            "max_force_difference": float((forces["vmapped"] - forces["one_after_another"]).detach().abs().max())}
+
+
 def package_call(path, inputs):
     """One call of a deployed package on ``inputs``, all atoms local."""
     import ennp.deploy.ghost_exchange    # noqa: F401  (the package's exchange ops)
+    from ennp.deploy.package import load_package
 
-    run = torch._inductor.aoti_load_package(str(path))
+    run = load_package(path)
     positions, edge_index, types, cell, shifts = inputs
     args = [positions, edge_index, types.view(-1), cell, shifts, torch.tensor([len(positions), 0])]
     return lambda: run(args)
@@ -247,6 +312,11 @@ def main():
             print(f"  {what:30s} K=2 {bounds[f'K2_{key}']:.3f}   K=4 {bounds[f'K4_{key}']:.3f}")
     print("per-edge Jacobians by forward mode (torch.func.jvp) trace under nequip's make_fx: "
           f"{'yes' if results['forward_mode_traces'] else 'no (the number of edges is fixed)'}")
+    members = [model] + [_load(m["checkpoint"])[0].eval() for m in member_models(4)[1:]]
+    batched = results["whole_members_batched"] = vmapped_members(members, keys, inputs)
+    print(f"{batched['members']} whole members, forces: one after another {batched['ms']['one_after_another']:.1f} ms, "
+          f"vmapped over stacked weights {batched['ms']['vmapped']:.1f} ms, ratio {batched['ratio']:.3f} "
+          f"(forces agree to {batched['max_force_difference']:.1e} eV/A)")
     if args.out:
         Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
 
