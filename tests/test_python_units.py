@@ -146,3 +146,65 @@ def test_performance_env_binds_threads_only_for_several_ranks():
     assert performance_env(2, base, nprocs=4)["OMP_PROC_BIND"] == "true"
     assert "OMP_PROC_BIND" not in performance_env(1, base, nprocs=4)
     assert performance_env(2, {"OMP_PROC_BIND": "spread"}, nprocs=4)["OMP_PROC_BIND"] == "spread"
+
+
+# a process like `ennp al run` training members: its main thread installs ennp's SIGTERM
+# handler (2 s of grace), a worker thread starts children that ignore SIGTERM, one and, once
+# it runs, two more 0.4 s apart: those two start while the handler waits on the first
+CHILDREN_SCRIPT = """
+import subprocess, sys, threading, time
+import ennp.children as children
+children.GRACE_S = 2.0
+children.end_children_with_this_process()
+marker, ready = sys.argv[1], sys.argv[2]
+child = [sys.executable, "-c", "import os, signal, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+         "open(os.path.join(sys.argv[2], str(os.getpid())), 'w').close(); time.sleep(60)", marker, ready]
+def start():
+    subprocess.Popen(child)
+    while not __import__("os").listdir(ready):    # the first child ignores SIGTERM now
+        time.sleep(0.01)
+    for _ in range(2):
+        time.sleep(0.4)
+        subprocess.Popen(child)
+threading.Thread(target=start).start()
+time.sleep(60)
+"""
+
+
+def test_sigterm_ends_children_started_while_ending_the_others(tmp_path):
+    """A SIGTERM to ennp alone ends its descendants, also those a thread of ennp starts while
+    the handler is ending the ones it found: none is left once ennp has died of the signal."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    marker = f"ennp-child-{os.getpid()}-{time.time()}"
+
+    def leftovers():
+        found = []
+        for p in psutil.process_iter(["cmdline"]):
+            if marker in (p.info["cmdline"] or []):
+                found.append(p)
+        return found
+
+    ready = tmp_path / "ready"
+    ready.mkdir()
+    proc = subprocess.Popen([sys.executable, "-c", CHILDREN_SCRIPT, marker, str(ready)])
+    try:
+        deadline = time.time() + 60
+        while not list(ready.iterdir()):    # the first child runs, ignoring SIGTERM
+            assert time.time() < deadline and proc.poll() is None
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == -signal.SIGTERM
+        time.sleep(0.5)
+        assert len(list(ready.iterdir())) == 3    # all three started
+        left = leftovers()
+        assert not left, f"{len(left)} children left"
+    finally:
+        proc.kill()
+        for p in leftovers():
+            p.kill()
