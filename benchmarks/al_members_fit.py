@@ -34,19 +34,15 @@ import numpy as np
 
 
 def score(checkpoints, frames, trust_lo: float) -> dict:
+    from ennp.al.calibration import calibration
     from ennp.al.training import predictions
 
     forces, _ = predictions(checkpoints, frames)
-    reference = np.concatenate([a.get_forces() for a in frames])
-    mean = forces.mean(0)
-    deviation = np.sqrt(((forces - mean) ** 2).sum(-1).mean(0))
-    error = np.linalg.norm(mean - reference, axis=1)
-    bounds = np.cumsum([0] + [len(a) for a in frames])
-    max_devi = np.array([deviation[a:b].max() for a, b in zip(bounds[:-1], bounds[1:])])
-    max_error = np.array([error[a:b].max() for a, b in zip(bounds[:-1], bounds[1:])])
+    record = calibration(forces, np.concatenate([a.get_forces() for a in frames]), [len(a) for a in frames])
+    max_devi = np.array(record["max_devi_f"])
     return {"frames": len(frames), "max_devi_f_median": float(np.median(max_devi)),
             "max_devi_f_max": float(max_devi.max()), "frames_below_trust_lo": int((max_devi < trust_lo).sum()),
-            "force_rmse": float(np.sqrt((error ** 2).mean() / 3)), "max_error_median": float(np.median(max_error))}
+            "force_rmse": record["force_rmse"], "max_error_median": float(np.median(record["max_error"]))}
 
 
 def main():
