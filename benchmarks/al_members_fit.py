@@ -47,6 +47,7 @@ def score(checkpoints, frames, trust_lo: float) -> dict:
 
 def main():
     from ennp.al.config import load_al_config
+    from ennp.config import ConfigError
     from ennp.al.loop import training_frames
     from ennp.al.state import gen_dir
     from ennp.al.training import load_template, member_config
@@ -66,7 +67,13 @@ def main():
     args = parser.parse_args()
 
     work = args.work.resolve()
-    trust_lo = load_al_config(work / "al.yaml").trust.lo
+    try:
+        trust_lo = load_al_config(work / "al.yaml").trust.lo
+    except ConfigError as exc:
+        raise SystemExit(str(exc)) from None
+    own = [gen_dir(work, args.gen) / "train" / f"member_{k}" / "out" / "last.ckpt" for k in (0, 1)]
+    if not all(c.is_file() for c in own):
+        raise SystemExit(f"{work}: generation {args.gen} has no trained members 0 and 1 ({own[0]})")
     frames = training_frames(work, args.gen)
     atoms = args.atoms or max(len(a) for a in frames)
     scored = [a for a in frames if len(a) == atoms]
@@ -78,7 +85,6 @@ def main():
     if not data.exists():
         write_frames(data, frames)
     template = load_template(work / "nequip_template.yaml")
-    own = [gen_dir(work, args.gen) / "train" / f"member_{k}" / "out" / "last.ckpt" for k in (0, 1)]
     jobs = {}
     for k in (0, 1):
         more = member_config(template, data, k, own[k])
