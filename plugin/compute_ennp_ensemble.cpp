@@ -229,50 +229,50 @@ void ComputeENNPEnsemble::evaluate()
                       "cutoff {} A (pair cutoff + skin); increase the neighbor skin",
                rmax_, neighbor->cutneighmax);
 
-  // a model file pair_style ennp has just evaluated at these positions is not evaluated
-  // again; every rank must agree, since evaluations exchange ghost features
-  // (not as a sub-style of pair hybrid: its neighbour list may lack some type pairs)
+  // members of a model file that pair_style ennp has just evaluated at these positions
+  // are not evaluated again; every rank must agree, since evaluations exchange ghost
+  // features (not as a sub-style of pair hybrid: its neighbour list may lack some type pairs)
   auto *pair = dynamic_cast<PairENNP *>(force->pair);
   const int nmodels = (int) models_.size();
   std::vector<const std::vector<ennp::Result> *> from_pair(nmodels, nullptr);
   std::vector<const ennp::Graph *> pair_graph(nmodels, nullptr);
-  std::vector<int> mine(nmodels, 0), all(nmodels, 0);
+  std::vector<int> mine(nmodels, 0), taken(nmodels, 0);    // members taken from the pair
   for (int m = 0; m < nmodels && pair; m++) {
     from_pair[m] = pair->results_for(models_[m]->file_id(), type_map_, &pair_graph[m]);
-    mine[m] = from_pair[m] ? 1 : 0;
+    mine[m] = from_pair[m] ? (int) std::min(from_pair[m]->size(), (size_t) models_[m]->members()) : 0;
   }
-  MPI_Allreduce(mine.data(), all.data(), nmodels, MPI_INT, MPI_MIN, world);
+  MPI_Allreduce(mine.data(), taken.data(), nmodels, MPI_INT, MPI_MIN, world);
   bool build = false;
-  for (int m = 0; m < nmodels; m++) build = build || !all[m];
+  for (int m = 0; m < nmodels; m++) build = build || taken[m] < models_[m]->members();
   if (build) {
     neighbor->build_one(list_);
     for (size_t g = 0; g < graphs_.size(); g++)
       builder_.build(lmp, list_, type_map_, cutsq_[g], nt, 1, graphs_[g]);
   }
 
-  // the model files not taken from the pair, several at a time on one rank with threads
-  std::vector<ennp::Model *> todo;
-  std::vector<const ennp::Graph *> todo_graphs;
-  std::vector<int> slot(nmodels, -1);
+  // the members not taken from the pair, several at a time on one rank with threads
+  std::vector<ennp::Evaluation> todo;
+  std::vector<int> slot(K, -1);    // member -> its evaluation here
   bool gpu = false;
   for (int m = 0; m < nmodels; m++) {
-    if (all[m] || (nlocal == 0 && models_[m]->exchange_width() == 0)) continue;
-    slot[m] = (int) todo.size();
-    todo.push_back(models_[m].get());
-    todo_graphs.push_back(&graphs_[graph_of_model_[m]]);
-    gpu = gpu || models_[m]->on_gpu();
+    if (nlocal == 0 && models_[m]->exchange_width() == 0) continue;
+    for (int j = taken[m]; j < models_[m]->members(); j++) {
+      slot[first_member_[m] + j] = (int) todo.size();
+      todo.push_back({models_[m].get(), j, &graphs_[graph_of_model_[m]]});
+      gpu = gpu || models_[m]->on_gpu();
+    }
   }
   int threads = 1;
   if (comm->nprocs == 1 && !gpu && comm->nthreads > 1 && todo.size() > 1) {
     if (ennp::threads_bound_to_cores()) {
       if (!told_threads_)
         utils::logmesg(lmp, "compute ennp/ensemble: OMP_PROC_BIND binds the threads to cores, which "
-                            "would put all model files on one core: evaluating them one after "
+                            "would put all members on one core: evaluating them one after "
                             "another (unset OMP_PROC_BIND to evaluate {} at a time)\n", comm->nthreads);
     } else {
       threads = std::min(comm->nthreads, (int) todo.size());
       if (!told_threads_)
-        utils::logmesg(lmp, "compute ennp/ensemble: {} model files evaluated {} at a time, one "
+        utils::logmesg(lmp, "compute ennp/ensemble: {} members evaluated {} at a time, one "
                             "thread each{}\n", todo.size(), threads,
                        ennp::models_side_by_side((int) todo.size(), threads) < (int) todo.size()
                            ? ", the last one alone on all threads" : "");
@@ -280,7 +280,7 @@ void ComputeENNPEnsemble::evaluate()
     told_threads_ = true;
   }
   try {
-    ennp::evaluate_concurrently(lmp, exchange_, todo, todo_graphs, threads, results_);
+    ennp::evaluate_concurrently(lmp, exchange_, todo, threads, results_);
   } catch (const std::exception &e) {
     error->one(FLERR, "compute ennp/ensemble at step {}: {}", update->ntimestep, e.what());
   }
@@ -289,30 +289,33 @@ void ComputeENNPEnsemble::evaluate()
   energies_.assign((size_t) nlocal * K, 0.0);
   std::vector<double> sums(7 * K, 0.0);    // per member: energy, virial (6)
   for (int m = 0; m < nmodels; m++) {
-    const ennp::Graph *g = &graphs_[graph_of_model_[m]];
-    const std::vector<ennp::Result> *results = nullptr;
-    if (all[m]) {
-      results = from_pair[m];
-      g = pair_graph[m];
-      if (!told_reuse_ && comm->me == 0)
-        utils::logmesg(lmp, "compute ennp/ensemble: '{}' is taken from pair_style ennp's evaluation "
-                            "of the same positions, not evaluated again\n", models_[m]->path());
-      told_reuse_ = true;
-    } else {
-      if (slot[m] < 0) continue;
-      results = &results_[slot[m]];
-    }
+    if (taken[m] && !told_reuse_ && comm->me == 0)
+      utils::logmesg(lmp, "compute ennp/ensemble: {} of '{}' taken from pair_style ennp's evaluation "
+                          "of the same positions, not evaluated again\n",
+                     taken[m] == 1 ? std::string("member 0") : fmt::format("members 0-{}", taken[m] - 1),
+                     models_[m]->path());
+    told_reuse_ = told_reuse_ || taken[m];
     for (int j = 0; j < models_[m]->members(); j++) {
       const int k = first_member_[m] + j;
-      const ennp::Result &r = (*results)[j];
+      const ennp::Result *r = nullptr;
+      const ennp::Graph *g = nullptr;
+      if (j < taken[m]) {
+        r = &(*from_pair[m])[j];
+        g = pair_graph[m];
+      } else if (slot[k] >= 0) {
+        r = &results_[slot[k]];
+        g = &graphs_[graph_of_model_[m]];
+      } else {
+        continue;    // nothing owned here
+      }
       for (int node = 0; node < g->nnodes; node++) {
         const int a = g->node_atom[node];
         if (a < 0) continue;
-        for (int d = 0; d < 3; d++) forces_[(size_t) a * 3 * K + 3 * k + d] += r.forces[3 * node + d];
+        for (int d = 0; d < 3; d++) forces_[(size_t) a * 3 * K + 3 * k + d] += r->forces[3 * node + d];
       }
-      for (int i = 0; i < nlocal; i++) energies_[(size_t) i * K + k] = r.atomic_energy[i];
-      sums[7 * k] = r.energy;
-      for (int c = 0; c < 6; c++) sums[7 * k + 1 + c] = r.virial[c];
+      for (int i = 0; i < nlocal; i++) energies_[(size_t) i * K + k] = r->atomic_energy[i];
+      sums[7 * k] = r->energy;
+      for (int c = 0; c < 6; c++) sums[7 * k + 1 + c] = r->virial[c];
     }
   }
   // forces on ghost atoms belong to their owners

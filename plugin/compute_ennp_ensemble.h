@@ -45,9 +45,9 @@ class ComputeENNPEnsemble : public Compute {
   std::vector<ennp::Graph> graphs_;
   ennp::GraphBuilder builder_;
   ennp::GhostExchange exchange_;
-  std::vector<std::vector<ennp::Result>> results_;    // per model file evaluated here
+  std::vector<ennp::Result> results_;    // per member evaluated here (not taken from the pair)
   bool told_reuse_ = false;              // the log says once that the pair's evaluation is used
-  bool told_threads_ = false;            // ... and how many model files run at a time
+  bool told_threads_ = false;            // ... and how many members run at a time
   class NeighList *list_ = nullptr;
 
   bigint evaluated_step_ = -1;

@@ -26,12 +26,12 @@ GhostExchange::GhostExchange(LAMMPS_NS::LAMMPS *lmp, void *style, bool style_is_
 {
 }
 
-void GhostExchange::evaluate(Model &model, const Graph &g, std::vector<Result> &out)
+void GhostExchange::evaluate(Model &model, int member, const Graph &g, Result &out)
 {
   graph_ = &g;
   active = this;
   try {
-    model.compute(g, out);
+    model.compute(g, member, out);
   } catch (...) {
     deactivate();
     throw;
@@ -121,18 +121,21 @@ bool threads_bound_to_cores()
 }
 
 void evaluate_concurrently(LAMMPS_NS::LAMMPS *lmp, GhostExchange &sequential,
-                           const std::vector<Model *> &models, const std::vector<const Graph *> &graphs,
-                           int threads, std::vector<std::vector<Result>> &out)
+                           const std::vector<Evaluation> &evaluations, int threads, std::vector<Result> &out)
 {
-  const int n = (int) models.size();
+  const int n = (int) evaluations.size();
   out.resize(n);
+  auto run = [&](GhostExchange &exchange, int i) {
+    const Evaluation &e = evaluations[i];
+    exchange.evaluate(*e.model, e.member, *e.graph, out[i]);
+  };
   const int lanes = std::min(threads, n);
   if (lanes <= 1 || lmp->comm->nprocs > 1) {
-    for (int i = 0; i < n; i++) sequential.evaluate(*models[i], *graphs[i], out[i]);
+    for (int i = 0; i < n; i++) run(sequential, i);
     return;
   }
   const int side_by_side = models_side_by_side(n, lanes);
-  // lane t evaluates models t, t + lanes, ...; on one rank the exchange never calls
+  // lane t runs evaluations t, t + lanes, ...; on one rank the exchange never calls
   // the style's comm hooks, so each lane has an exchange of its own
   std::vector<std::exception_ptr> failed(lanes);
   std::vector<std::thread> workers;
@@ -141,7 +144,7 @@ void evaluate_concurrently(LAMMPS_NS::LAMMPS *lmp, GhostExchange &sequential,
       try {
         set_threads(1);
         GhostExchange exchange(lmp, nullptr, false);
-        for (int i = t; i < side_by_side; i += lanes) exchange.evaluate(*models[i], *graphs[i], out[i]);
+        for (int i = t; i < side_by_side; i += lanes) run(exchange, i);
       } catch (...) {
         failed[t] = std::current_exception();
       }
@@ -149,7 +152,7 @@ void evaluate_concurrently(LAMMPS_NS::LAMMPS *lmp, GhostExchange &sequential,
   for (auto &w : workers) w.join();
   for (auto &e : failed)
     if (e) std::rethrow_exception(e);
-  for (int i = side_by_side; i < n; i++) sequential.evaluate(*models[i], *graphs[i], out[i]);
+  for (int i = side_by_side; i < n; i++) run(sequential, i);
 }
 
 // --- the torch ops (schemas match python/ennp/deploy/ghost_exchange.py)

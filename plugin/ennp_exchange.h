@@ -8,10 +8,11 @@
    owners. A LAMMPS style (pair or compute) evaluates its models through its
    GhostExchange and forwards its pack/unpack communication hooks to it.
 
-   evaluate_concurrently() runs several models at once, one thread each, on one
-   MPI rank: the compiled models are mostly serial code (a second OpenMP
-   thread gains nothing for the small ones), so separate models on separate
-   cores is what makes use of a rank's threads. Not with OMP_PROC_BIND: a new
+   evaluate_concurrently() runs several models (member files, or the members of
+   an ensemble package) at once, one thread each, on one MPI rank: the compiled
+   models are mostly serial code (a second OpenMP thread gains nothing for the
+   small ones), so separate models on separate cores is what makes use of a
+   rank's threads. Not with OMP_PROC_BIND: a new
    thread inherits the binding of the thread that starts it, and OpenMP binds
    each new thread's first parallel region to the first core again. */
 
@@ -30,9 +31,9 @@ class GhostExchange {
   // style: the Pair or Compute whose comm hooks call pack/unpack below
   GhostExchange(LAMMPS_NS::LAMMPS *lmp, void *style, bool style_is_pair);
 
-  // Evaluate model on g with this exchange serving the model's torch ops: one
-  // Result per member (throws what Model::compute throws).
-  void evaluate(Model &model, const Graph &g, std::vector<Result> &out);
+  // Evaluate member `member` of model on g with this exchange serving the model's
+  // torch ops (throws what Model::compute throws).
+  void evaluate(Model &model, int member, const Graph &g, Result &out);
 
   // called by the torch ops (feature rows are graph nodes)
   void forward(double *rows, int width);    // ghost rows <- owners' rows
@@ -55,7 +56,14 @@ class GhostExchange {
   std::vector<double> atoms_;    // (nlocal + nghost) x width_, rows by LAMMPS atom index
 };
 
-// How many of n models evaluate_concurrently() runs side by side on `lanes`
+// One member of a model file to evaluate on a graph.
+struct Evaluation {
+  Model *model;
+  int member;
+  const Graph *graph;
+};
+
+// How many of n evaluations evaluate_concurrently() runs side by side on `lanes`
 // threads: all of them, except a lone last one (n = q x lanes + 1), which would
 // run on one thread while the others idle and runs after them on all threads.
 inline int models_side_by_side(int n, int lanes)
@@ -66,15 +74,13 @@ inline int models_side_by_side(int n, int lanes)
 // OpenMP binds threads to cores (OMP_PROC_BIND set and not false).
 bool threads_bound_to_cores();
 
-// Evaluate models[i] on *graphs[i] into out[i] (one Result per member), up to
-// `threads` models at a time, each on its own thread with one torch thread and
-// its own ghost exchange. One MPI rank only (ghost exchanges on several ranks
-// must come in the same order on every rank); threads <= 1 evaluates them one
-// after another through `sequential`, and so does the lone last model of
-// models_side_by_side(), on all threads. Throws the first error of any model.
+// Run evaluations[i] into out[i], up to `threads` at a time, each on its own
+// thread with one torch thread and its own ghost exchange. One MPI rank only
+// (ghost exchanges on several ranks must come in the same order on every rank);
+// threads <= 1 runs them one after another through `sequential`, and so does the
+// lone last one of models_side_by_side(), on all threads. Throws the first error.
 void evaluate_concurrently(LAMMPS_NS::LAMMPS *lmp, GhostExchange &sequential,
-                           const std::vector<Model *> &models, const std::vector<const Graph *> &graphs,
-                           int threads, std::vector<std::vector<Result>> &out);
+                           const std::vector<Evaluation> &evaluations, int threads, std::vector<Result> &out);
 
 }    // namespace ennp
 

@@ -219,12 +219,56 @@ void Model::load_aoti(const std::map<std::string, std::string> &meta, int device
     throw ModelError("model file '" + path_ + "' was deployed for device '" + device_name_ +
                      "'; pair_style ennp runs cpu and cuda models");
   }
-  try {
-    aoti_ = std::make_unique<torch::inductor::AOTIModelPackageLoader>(
-        path_, "model", false, 1, (c10::DeviceIndex) (cuda_ ? device_index_ : -1));
-  } catch (const std::exception &e) {
-    throw ModelError("cannot load model file '" + path_ + "': " + std::string(e.what()).substr(0, 500));
+  for (int k = 0; k < members_; k++) {
+    const std::string name = member_model_name(k);
+    if (k > 0) check_member(name);
+    try {
+      aoti_.push_back(std::make_unique<torch::inductor::AOTIModelPackageLoader>(
+          path_, name, false, 1, (c10::DeviceIndex) (cuda_ ? device_index_ : -1)));
+    } catch (const std::exception &e) {
+      throw ModelError("cannot load model file '" + path_ + "'" + (k ? " (member " + name + ")" : std::string()) +
+                       ": " + std::string(e.what()).substr(0, 500));
+    }
   }
+}
+
+// The model of member k in an ensemble package (python/ennp/deploy/ensemble.py).
+std::string Model::member_model_name(int k)
+{
+  return k == 0 ? "model" : "member" + std::to_string(k);
+}
+
+// A further member of an ensemble package must be there and take the inputs,
+// give the outputs and know the types and cutoff of member 0.
+void Model::check_member(const std::string &name) const
+{
+  std::unordered_map<std::string, std::string> meta;
+  try {
+    meta = torch::inductor::AOTIModelPackageLoader::load_metadata_from_package(path_, name);
+  } catch (const std::exception &) {
+    throw ModelError("model file '" + path_ + "' says it holds " + std::to_string(members_) +
+                     " members but has no model '" + name +
+                     "' (an ensemble package of an older ennp, with all members in one graph?): "
+                     "deploy it again with `ennp deploy --ensemble`");
+  }
+  auto at = [&](const char *key) {
+    auto it = meta.find(key);
+    return it == meta.end() ? std::string() : it->second;
+  };
+  std::string types;
+  for (const auto &t : type_names_) types += (types.empty() ? "" : " ") + t;
+  if (at("nequip_aoti_inputs") != ENNP_INPUTS || at("nequip_aoti_outputs") != LMP_OUTPUTS ||
+      at("type_names") != types || at("AOTI_DEVICE_KEY") != device_name_)
+    throw ModelError("model file '" + path_ + "': member '" + name + "' differs from member 0 in its "
+                     "inputs, outputs, type names or device");
+  double r = 0.0;
+  try {
+    r = std::stod(at("r_max"));
+  } catch (...) {
+  }
+  if (r != r_max_)
+    throw ModelError("model file '" + path_ + "': member '" + name + "' has r_max '" + at("r_max") +
+                     "', member 0 " + std::to_string(r_max_));
 }
 
 void Model::load_torchscript(int device_index)
@@ -268,7 +312,7 @@ std::string Model::describe() const
                   (dtype_.empty() ? "dtype ?" : dtype_) + ", r_max " + std::to_string(r_max_) +
                   ", " + std::to_string(num_layers_) + " layers, " +
                   (exchange_width_ ? "ghost feature exchange" : "ghost replication") +
-                  (members_ > 1 ? ", " + std::to_string(members_) + " members in one call" : "") + ", types";
+                  (members_ > 1 ? ", " + std::to_string(members_) + " members" : "") + ", types";
   for (const auto &t : type_names_) s += " " + t;
   return s + (has_domain() ? ", training-domain distances" : "") + ")";
 }
@@ -284,8 +328,10 @@ static void to_voigt(const double *v, double *out)
   out[5] = 0.5 * (v[5] + v[7]);
 }
 
-void Model::compute(const Graph &g, std::vector<Result> &results)
+void Model::compute(const Graph &g, int member, Result &out)
 {
+  if (member < 0 || member >= members_)
+    throw ModelError("model '" + path_ + "' has no member " + std::to_string(member));
   // AOTInductor graphs were exported for >= 2 nodes and >= 2 edges; pad tiny
   // graphs with two ghost nodes joined to each other only (they neither count
   // in the local energy nor touch a real node)
@@ -330,11 +376,11 @@ void Model::compute(const Graph &g, std::vector<Result> &results)
   auto t_shifts = torch::from_blob((void *) shifts_p, {nedges, 3}, f64).to(device);
 
   torch::Tensor energy, forces, virial;
-  if (aoti_) {
+  if (!aoti_.empty()) {
     std::vector<torch::Tensor> in = {t_pos, t_edges, t_types, t_cell, t_shifts};
     if (local_energy_)
       in.push_back(torch::tensor({(int64_t) g.nlocal, nnodes - g.nlocal}, i64).to(device));
-    auto res = aoti_->run(in);
+    auto res = aoti_[member]->run(in);
     energy = res[0];
     forces = res[1];
     virial = res[2];
@@ -372,32 +418,26 @@ void Model::compute(const Graph &g, std::vector<Result> &results)
   energy = energy.detach().to(torch::kCPU, torch::kFloat64).contiguous().view({-1});
   forces = forces.detach().to(torch::kCPU, torch::kFloat64).contiguous().view({-1});
   virial = virial.detach().to(torch::kCPU, torch::kFloat64).contiguous().view({-1});
-  // members stacked on the leading axis: K x nnodes energies, K x nnodes x 3 forces, K x 9 virial values
-  const int64_t K = members_;
-  if (energy.numel() != K * nnodes || forces.numel() != K * 3 * nnodes || virial.numel() != K * 9)
+  if (energy.numel() != nnodes || forces.numel() != 3 * nnodes || virial.numel() != 9)
     throw ModelError("model '" + path_ + "' returned outputs of " + std::to_string(energy.numel()) + ", " +
                      std::to_string(forces.numel()) + " and " + std::to_string(virial.numel()) +
-                     " values for " + std::to_string(K) + " member(s) and " + std::to_string(nnodes) + " nodes");
+                     " values for " + std::to_string(nnodes) + " nodes");
 
-  results.resize(K);
-  for (int64_t k = 0; k < K; k++) {
-    Result &out = results[k];
-    const double *e = energy.data_ptr<double>() + k * nnodes;
-    const double *f = forces.data_ptr<double>() + k * 3 * nnodes;
-    const double *v = virial.data_ptr<double>() + k * 9;
-    out.atomic_energy.assign(e, e + g.nlocal);
-    out.forces.assign(f, f + 3 * (size_t) g.nnodes);
-    out.energy = 0.0;
-    for (int i = 0; i < g.nlocal; i++) out.energy += e[i];
-    to_voigt(v, out.virial);
+  const double *e = energy.data_ptr<double>();
+  const double *f = forces.data_ptr<double>();
+  const double *v = virial.data_ptr<double>();
+  out.atomic_energy.assign(e, e + g.nlocal);
+  out.forces.assign(f, f + 3 * (size_t) g.nnodes);
+  out.energy = 0.0;
+  for (int i = 0; i < g.nlocal; i++) out.energy += e[i];
+  to_voigt(v, out.virial);
 
-    bool finite = std::isfinite(out.energy);
-    for (int c = 0; c < 9; c++) finite = finite && std::isfinite(v[c]);
-    for (size_t c = 0; c < out.forces.size() && finite; c++) finite = std::isfinite(out.forces[c]);
-    if (!finite)
-      throw ModelError("model '" + path_ + "' returned NaN or Inf" +
-                       (K > 1 ? " (member " + std::to_string(k) + ")" : std::string()));
-  }
+  bool finite = std::isfinite(out.energy);
+  for (int c = 0; c < 9; c++) finite = finite && std::isfinite(v[c]);
+  for (size_t c = 0; c < out.forces.size() && finite; c++) finite = std::isfinite(out.forces[c]);
+  if (!finite)
+    throw ModelError("model '" + path_ + "' returned NaN or Inf" +
+                     (members_ > 1 ? " (member " + std::to_string(member) + ")" : std::string()));
 }
 
 void set_threads(int nthreads)

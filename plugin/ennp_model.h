@@ -61,7 +61,8 @@ class Model {
   // > 0: the model exchanges ghost features between layers (ennp::ghost_exchange)
   // with this many values per atom, so ghosts need to reach one cutoff only
   int exchange_width() const { return exchange_width_; }
-  // members evaluated by one call: > 1 for an ensemble package (ennp deploy --ensemble)
+  // members of the file: > 1 for an ensemble package (ennp deploy --ensemble), which
+  // holds each member as a model of its own ("model" is member 0, then "member1", ...)
   int members() const { return members_; }
   bool on_gpu() const { return cuda_; }
   std::string describe() const;
@@ -70,9 +71,9 @@ class Model {
   double domain_min(int a, int b) const { return domain_min_.empty() ? 0.0 : domain_min_[a * type_names_.size() + b]; }
   bool has_domain() const { return !domain_min_.empty(); }
 
-  // Evaluate on g: one Result per member, member 0 first. Throws ModelError for
-  // NaN/Inf outputs.
-  void compute(const Graph &g, std::vector<Result> &out);
+  // Evaluate member k (0 <= k < members()) on g. Throws ModelError for NaN/Inf
+  // outputs. Several members may run at once on separate threads.
+  void compute(const Graph &g, int member, Result &out);
 
   // Type index of an element name, -1 if the model does not know it.
   int type_index(const std::string &name) const;
@@ -82,6 +83,8 @@ class Model {
   void load_torchscript(int device_index);
   void read_common_metadata(const std::map<std::string, std::string> &meta);
   void read_domain(const std::string &record);
+  void check_member(const std::string &name) const;
+  static std::string member_model_name(int k);
 
   std::string path_, file_id_, kind_, device_name_, dtype_;
   std::vector<std::string> type_names_;
@@ -94,7 +97,7 @@ class Model {
   bool local_energy_ = false;
   bool cuda_ = false;
   int device_index_ = -1;
-  std::unique_ptr<torch::inductor::AOTIModelPackageLoader> aoti_;
+  std::vector<std::unique_ptr<torch::inductor::AOTIModelPackageLoader>> aoti_;    // per member
   std::unique_ptr<torch::jit::Module> script_;
 };
 

@@ -206,13 +206,14 @@ void PairENNP::compute(int eflag, int vflag)
                "{} A: the structure has collapsed or overlapping atoms",
                graph_.min_dist, update->ntimestep, min_dist_);
   if (model_->has_domain() && (min_dist_auto_ || !domain_warned_)) check_domain();
+  // an ensemble package drives with member 0 (evaluated alone) or with the members' mean
+  results_.resize(drive_mean_ ? model_->members() : 1);
   try {
-    exchange_.evaluate(*model_, graph_, results_);
+    for (size_t k = 0; k < results_.size(); k++) exchange_.evaluate(*model_, (int) k, graph_, results_[k]);
   } catch (const std::exception &e) {
     error->one(FLERR, "pair_style ennp at step {}: {}", update->ntimestep, e.what());
   }
   evaluated_ = true;
-  // an ensemble package drives with member 0 or with the members' mean
   const ennp::Result *drive = &results_[0];
   if (drive_mean_) {
     const double K = (double) results_.size();

@@ -30,8 +30,9 @@ class PairENNP : public Pair {
 
   // for compute ennp/ensemble: element of each LAMMPS type after pair_coeff
   const std::vector<std::string> &elements() const { return elements_; }
-  // for compute ennp/ensemble: the member results and graph of this pair's last
-  // evaluation if it was of the model file `file_id` (Model::file_id) with the same type map at the
+  // for compute ennp/ensemble: the member results (member 0 first: all members with
+  // 'drive mean', member 0 alone otherwise) and graph of this pair's last evaluation if
+  // it was of the model file `file_id` (Model::file_id) with the same type map at the
   // current positions, else nullptr (the compute then evaluates the model itself)
   const std::vector<ennp::Result> *results_for(const std::string &file_id, const std::vector<int> &type_map,
                                                const ennp::Graph **graph) const;
@@ -45,7 +46,7 @@ class PairENNP : public Pair {
   ennp::GhostExchange exchange_;
   ennp::GraphBuilder builder_;
   ennp::Graph graph_;
-  std::vector<ennp::Result> results_;    // one per member of the model file
+  std::vector<ennp::Result> results_;    // the members evaluated: all, or member 0 alone
   ennp::Result mean_;                    // 'drive mean': the members' average
   bool drive_mean_ = false;              // 'drive first|mean' (ensemble packages)
   bool evaluated_ = false;               // results_ and graph_ hold an evaluation

@@ -90,7 +90,7 @@ def test_matches_numpy_from_ase_calculators(members, tmp_path, monkeypatch, thre
     # third on both threads; threads bound to cores would share one core: one after
     # another, and the log says why
     log = (tmp_path / "log.lammps").read_text()
-    assert ("3 model files evaluated 2 at a time, one thread each, the last one alone on all "
+    assert ("3 members evaluated 2 at a time, one thread each, the last one alone on all "
             "threads" in log) == (threads == 2 and not bind)
     assert ("OMP_PROC_BIND binds the threads to cores" in log) == bool(bind)
     ref = deviation_reference(atoms, [m["checkpoint"] for m in members])

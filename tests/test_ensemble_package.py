@@ -1,4 +1,4 @@
-"""Ensemble packages (ennp deploy --ensemble): K members in one call, against each member's own
+"""Ensemble packages (ennp deploy --ensemble): K members in one file, against each member's own
 nequip ASE calculator, on 1 and 2 MPI ranks; pair_style ennp drive first|mean; refusals."""
 
 import numpy as np
@@ -18,17 +18,28 @@ def package(ensemble_package):
 
 
 def call_package(path, atoms):
-    """The package's outputs on one periodic structure, called directly (one process, no ghosts)."""
+    """Each member of the package (or the one model of a member file) called directly (one process, no ghosts): per-atom
+    energies, forces and virials stacked on a leading member axis."""
     import torch
     from nequip.data import AtomicDataDict, compute_neighborlist_, from_ase
     from nequip.data.transforms import ChemicalSpeciesToAtomTypeMapper
 
-    data = ChemicalSpeciesToAtomTypeMapper(ELEMENTS)(compute_neighborlist_(from_ase(atoms), r_max=4.0))
-    run = torch._inductor.aoti_load_package(str(path))
+    from ennp.deploy.ensemble import ENSEMBLE_KEY, member_model
+    from ennp.deploy.package import load_package
+
+    # from_ase takes torch's default dtype, which is float32 unless an earlier test changed it
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        data = ChemicalSpeciesToAtomTypeMapper(ELEMENTS)(compute_neighborlist_(from_ase(atoms), r_max=4.0))
+    finally:
+        torch.set_default_dtype(default)
     inputs = [data[AtomicDataDict.POSITIONS_KEY].double(), data[AtomicDataDict.EDGE_INDEX_KEY],
               data[AtomicDataDict.ATOM_TYPE_KEY].view(-1), data[AtomicDataDict.CELL_KEY].double(),
               data[AtomicDataDict.EDGE_CELL_SHIFT_KEY].double(), torch.tensor([len(atoms), 0])]
-    return [t.detach().numpy() for t in run(inputs)]
+    members = int(load_package(path).get_metadata().get(ENSEMBLE_KEY, 1))
+    outputs = [load_package(path, member_model(k))(inputs) for k in range(members)]
+    return [np.stack([out[i].detach().numpy() for out in outputs]) for i in range(3)]
 
 
 def test_each_member_equals_its_own_calculator(package):
@@ -50,27 +61,37 @@ def test_each_member_equals_its_own_calculator(package):
 
 
 def test_weights_swapped_into_the_compiled_package(package, tmp_path):
-    """The same members in the other order: a copy of the compiled package with the weights
-    swapped (not a compile), equal to the first package member for member to 1e-10."""
-    from ennp.deploy.export import deploy_ensemble
+    """A package's members are single deploys (the architecture's template with their weights
+    swapped in): member 0 equals its checkpoint deployed alone to 1e-10; the same members in
+    the other order are swapped again (not compiled) and equal the first package member for
+    member to 1e-10. (tests/test_deploy.py: a swap equals a compile from scratch.)"""
+    from ennp.deploy.export import deploy, deploy_ensemble
 
+    atoms = mixed_crystal(repeat=(2, 2, 2), seed=25, rattle=0.25)
+    first = call_package(package["deployed"], atoms)
+    alone = call_package(deploy(package["checkpoints"][0], tmp_path / "m0.nequip.pt2"), atoms)
+    for a, b in zip(first, alone):
+        np.testing.assert_allclose(a[:1], b, rtol=0, atol=1e-10)
     said = []
     swapped = deploy_ensemble(package["checkpoints"][::-1], tmp_path / "swapped.nequip.pt2", progress=said.append)
-    assert "weights written into the compiled template" in said[-1], said
-    atoms = mixed_crystal(repeat=(2, 2, 2), seed=25, rattle=0.25)
-    first, second = call_package(package["deployed"], atoms), call_package(swapped, atoms)
-    for a, b in zip(first, second):
+    assert sum("weights written into the compiled template" in m for m in said) == 2, said
+    assert said[-1] == "swapped.nequip.pt2: 2 members in one file"
+    for a, b in zip(first, call_package(swapped, atoms)):
         np.testing.assert_allclose(b[::-1], a, rtol=0, atol=1e-10)
+        assert np.abs(a[0] - a[1]).max() > 1e-6    # the members differ
 
 
-@pytest.mark.parametrize("nprocs", [1, 2])
-def test_compute_with_package_equals_member_files(package, mix_model, mix_model_c, tmp_path, nprocs):
+@pytest.mark.parametrize("nprocs,threads", [(1, 1), (2, 1), (1, 2)])
+def test_compute_with_package_equals_member_files(package, mix_model, mix_model_c, tmp_path, nprocs, threads):
     """compute ennp/ensemble PACKAGE gives the member-list compute's numbers and the DP-GEN
-    deviations of the members' own calculators; pair_style zero: nothing reused from the pair."""
+    deviations of the members' own calculators; pair_style zero: nothing reused from the pair.
+    With two threads on one rank the package's members run side by side, as files do."""
     atoms = mixed_crystal(repeat=(3, 3, 3), seed=22, rattle=0.2)
     pair = "pair_style zero 5.0\npair_coeff * *"
     got, frames = run_compute(tmp_path / "package", atoms, [package["deployed"]], nprocs=nprocs,
-                              pair=pair, extra_args="elements Au Ti O")
+                              threads=threads, pair=pair, extra_args="elements Au Ti O")
+    log = (tmp_path / "package" / "log.lammps").read_text()
+    assert ("2 members evaluated 2 at a time, one thread each" in log) == (threads == 2)
     files, frames_files = run_compute(tmp_path / "files", atoms, [mix_model["deployed"], mix_model_c["deployed"]],
                                       nprocs=nprocs, pair=pair, extra_args="elements Au Ti O")
     ref = deviation_reference(atoms, package["checkpoints"])
@@ -89,22 +110,25 @@ def test_pair_drives_with_member_zero_or_the_mean(package, tmp_path, nprocs):
     mean = {key: np.mean([r[key] for r in refs], axis=0) for key in refs[0]}
     first = single_point(atoms, tmp_path / "first", f"ennp {package['deployed']}", "* * Au Ti O",
                          ELEMENTS, nprocs=nprocs)
-    assert "2 members in one call" in first["log"]
+    assert "2 members, types" in first["log"]
     assert_matches_reference(first, refs[0], len(atoms))
     got = single_point(atoms, tmp_path / "mean", f"ennp {package['deployed']} drive mean", "* * Au Ti O",
                        ELEMENTS, nprocs=nprocs)
     assert_matches_reference(got, mean, len(atoms))
 
 
-def test_compute_reuses_the_pairs_package_and_monitors_a_run(package, tmp_path):
-    """pair and compute on one package: the compute takes the pair's evaluation (no second one)
-    and its deviations stay those of the members' calculators after MD steps."""
+@pytest.mark.parametrize("drive", ["first", "mean"])
+def test_compute_reuses_the_pairs_package_and_monitors_a_run(package, tmp_path, drive):
+    """pair and compute on one package: the compute takes what the pair evaluated (member 0
+    alone when it drives with member 0, every member with 'drive mean') and evaluates only the
+    rest; its deviations stay those of the members' calculators after MD steps."""
     atoms = mixed_crystal(repeat=(2, 2, 2), seed=24, rattle=0.1)
     post = "velocity all create 600 1\nfix nve all nve\ntimestep 0.001\nthermo 5"
     got, frames = run_compute(tmp_path, atoms, [package["deployed"]], steps=10, post=post,
-                              pair=f"pair_style ennp {package['deployed']}\npair_coeff * * Au Ti O")
+                              pair=f"pair_style ennp {package['deployed']} drive {drive}\npair_coeff * * Au Ti O")
     assert list(got["evaluations"]) == [1, 6, 11]    # the dump invokes it every step
-    assert "is taken from pair_style ennp's evaluation" in (tmp_path / "log.lammps").read_text()
+    taken = "member 0 of '" if drive == "first" else "members 0-1 of '"
+    assert taken in (tmp_path / "log.lammps").read_text()
     frame = frames[-1]
     moved = atoms.copy()
     moved.positions = frame.positions
@@ -135,6 +159,13 @@ def test_bad_lammps_input(package, mix_model, tmp_path):
     assert "'drive mean' needs an ensemble package" in lammps_fails(tmp_path / "a", f"ennp {m} drive mean")
     assert "drive must be 'first' or 'mean', got 'all'" in lammps_fails(tmp_path / "b", f"ennp {package['deployed']} drive all")
     assert "keyword drive is missing its value" in lammps_fails(tmp_path / "c", f"ennp {m} drive")
+    # a file that says it holds two members but has one model (an older ennp put all members
+    # into one graph)
+    from ennp.deploy.ensemble import ENSEMBLE_KEY, join_members
+
+    (tmp_path / "d").mkdir()
+    one = join_members([m], tmp_path / "one.nequip.pt2", {ENSEMBLE_KEY: "2"})
+    assert "says it holds 2 members but has no model 'member1'" in lammps_fails(tmp_path / "d", f"ennp {one}")
 
 
 def test_cli(mix_model, tmp_path, capsys):

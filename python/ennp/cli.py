@@ -23,7 +23,7 @@ def _deploy(args) -> int:
     if args.ensemble:
         out = deploy_ensemble(args.model, args.out, device=args.device, reuse=not args.compile,
                               training_data=args.data, progress=progress)
-        print(f"deployed {len(args.model)} members {' '.join(args.model)} -> {out} ({args.device}, one call)")
+        print(f"deployed {len(args.model)} members {' '.join(args.model)} -> {out} ({args.device}, one file)")
         return 0
     if len(args.model) > 1:
         raise ValueError(f"{len(args.model)} models given: deploy one at a time, or add --ensemble to "
@@ -257,7 +257,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="the deployed model, ending in .nequip.pt2")
     p.add_argument("--ensemble", action="store_true",
                    help="one package of all the models given (members of one architecture, member 0 first): "
-                        "compute ennp/ensemble evaluates them in one call, pair_style ennp drives with "
+                        "compute ennp/ensemble takes it for the member list, pair_style ennp drives with "
                         "member 0 or their mean")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     p.add_argument("--compile", action="store_true",

@@ -1,32 +1,36 @@
-"""An ensemble of K members of one architecture as one model: one graph, one call.
+"""An ensemble of K members of one architecture in one package file.
 
-Each member is the model a single ``ennp deploy`` compiles (energy of the local
-atoms, ghost features exchanged between layers); the ensemble runs them one
-after another on the same inputs and stacks their outputs on a leading member
-axis: ``atomic_energy`` (K, N, 1), ``forces`` (K, N, 3), ``virial`` (K, 1, 3, 3).
+Each member is the model a single ``ennp deploy`` writes (energy of the local
+atoms, ghost features exchanged between layers), compiled once per architecture
+and the further members by weight swapping (:mod:`.weights`). The package is one
+AOTInductor archive that holds each member as a model of its own: ``model`` is
+member 0 (what a loader of a single model gets), ``member1`` ... ``member{K-1}``
+the others, and member 0's metadata gives K (``ennp_ensemble_members``). The
+plugin loads all of them; ``compute ennp/ensemble`` evaluates them on one graph,
+several at a time on a rank's threads, and ``pair_style ennp`` drives with
+member 0 alone or with the members' mean.
 
-The members are not batched into shared kernels: vmapping nequip's energy
-model over stacked weights gives the same numbers eagerly, but under nequip's
-symbolic ``make_fx`` tracing vmap's batching rules read concrete sizes and fix
-the number of nodes and edges of the traced graph (its check of two traces
-then fails), so a package could not take a second structure. Compiled with
-static sizes, four vmapped members were 1.6x slower than the same members one
-after another on one CPU thread (benchmarks/bench_ensemble_sharing.py).
+The members are kept as separate models, not one graph: one graph runs them one
+after another inside one call, so it can neither run members side by side on
+several threads nor let the pair evaluate member 0 alone. Batching them into
+shared kernels does not pay on CPUs: vmapped over stacked weights, four members
+were 1.6x slower than one after another on one thread, and sharing only their
+edge geometry saves at most 8-12% (benchmarks/bench_ensemble_sharing.py).
 """
 
 from __future__ import annotations
 
-import torch
-from nequip.data import AtomicDataDict
+import os
+import zipfile
+from pathlib import Path
 
-# metadata of a package that evaluates several members in one call: their number
+# metadata of member 0 in an ensemble package: the number of members
 # (keep in sync with plugin/ennp_model.cpp)
 ENSEMBLE_KEY = "ennp_ensemble_members"
 # metadata that must agree between members of one ensemble package, with the name
 # the refusal uses
 MUST_AGREE = {"type_names": "type names", "r_max": "r_max", "per_edge_type_cutoff": "per-type cutoffs",
               "model_dtype": "model dtype", "ennp_num_layers": "number of layers"}
-OUTPUTS = (AtomicDataDict.PER_ATOM_ENERGY_KEY, AtomicDataDict.FORCE_KEY, AtomicDataDict.VIRIAL_KEY)
 
 
 class EnsembleError(ValueError):
@@ -50,18 +54,43 @@ def check_members(names: list[str], metadata: list[dict], structures: list[list]
                                 f"tree or tensor shapes); deploy them as separate files")
 
 
-class EnsembleModel(torch.nn.Module):
-    """K prepared members (local energy, ghost exchange) evaluated in one call."""
+MODEL_DIR = "data/aotinductor/model/"    # a single model's files in an AOTInductor package
 
-    def __init__(self, members: list[torch.nn.Module]):
-        super().__init__()
-        self.members = torch.nn.ModuleList(members)
-        self.model_dtype = members[0].model_dtype
-        self.metadata = dict(members[0].metadata)
 
-    def forward(self, data: AtomicDataDict.Type) -> AtomicDataDict.Type:
-        results = [member(dict(data)) for member in self.members]
-        out = dict(data)
-        for key in OUTPUTS:
-            out[key] = torch.stack([r[key] for r in results])
-        return out
+def member_model(k: int) -> str:
+    """The name of member k's model in the package (keep in sync with plugin/ennp_model.cpp)."""
+    return "model" if k == 0 else f"member{k}"
+
+
+def join_members(files: list[Path], out: Path, metadata: dict[str, str]) -> Path:
+    """Write the single-model packages ``files`` (member 0 first) as one package ``out``,
+    with ``metadata`` added to member 0's (written under a temporary name first)."""
+    from .weights import updated_metadata
+
+    part = out.with_name(f".{out.name}.part-{os.getpid()}")
+    root = None
+    with zipfile.ZipFile(part, "w") as joined:
+        for k, path in enumerate(files):
+            with zipfile.ZipFile(path) as z:
+                infos = z.infolist()
+                # the archive's root folder is named after the file it was written as
+                prefix = next((i.filename.split(MODEL_DIR)[0] for i in infos if MODEL_DIR in i.filename), None)
+                if prefix is None:
+                    raise EnsembleError(f"{path}: no AOTInductor model in the package")
+                root = prefix if root is None else root
+                for info in infos:
+                    data = z.read(info.filename)
+                    name = root + info.filename[len(prefix):] if info.filename.startswith(prefix) else info.filename
+                    if MODEL_DIR not in name:
+                        # the archive's records and the custom ops list: member 0's
+                        if not k:
+                            joined.writestr(info, data)
+                        continue
+                    if k == 0 and name.endswith("_metadata.json"):
+                        data = updated_metadata(data, metadata)
+                    renamed = zipfile.ZipInfo(name.replace(MODEL_DIR, f"data/aotinductor/{member_model(k)}/"),
+                                              info.date_time)
+                    renamed.compress_type, renamed.external_attr = info.compress_type, info.external_attr
+                    joined.writestr(renamed, data)
+    os.replace(part, out)
+    return out

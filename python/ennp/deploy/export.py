@@ -300,36 +300,39 @@ def deploy(model_path: str | os.PathLike, out: str | os.PathLike, device: str = 
 
 def deploy_ensemble(model_paths: list, out: str | os.PathLike, device: str = "cpu", reuse: bool = True,
                     progress=None, training_data: str | os.PathLike | None = None) -> Path:
-    """Compile K members of one architecture into one package that evaluates all of them on
-    one graph in one call (:mod:`.ensemble`); member 0 comes first in its outputs.
+    """Deploy K members of one architecture into one package file (:mod:`.ensemble`): each
+    member as ``deploy`` writes it (the first compiled or taken from the architecture's
+    template, the others by weight swapping), member 0 first.
 
     Members that differ in type names, cutoffs, dtype, depth or structure are refused
-    (:class:`.ensemble.EnsembleError`); they still work as separate files. With ``reuse``,
-    a later ensemble of the same architecture and size gets its weights written into the
-    first one's compiled package.
+    (:class:`.ensemble.EnsembleError`); they still work as separate files.
+    ``training_data`` goes into member 0's metadata, the package's.
     """
     model_paths, out = [Path(p) for p in model_paths], Path(out)
     for path in model_paths:
         _check_paths(path, out)
     _check_device(device)
+    progress = progress or (lambda message: None)
 
-    from .ensemble import ENSEMBLE_KEY, EnsembleModel, check_members
+    from .ensemble import ENSEMBLE_KEY, check_members, join_members
 
     if len(model_paths) < 2:
         check_members([p.name for p in model_paths], [], [])
     with _compile_state():
-        members, datas, metadata, structures = [], [], [], []
+        members, metadata, structures = [], [], []
         for path in model_paths:
             model, data, layers, width = _prepared(path)
-            members.append(model.to(device))
-            datas.append(data)
-            # the training domain goes into the package's metadata, which is member 0's
+            members.append((model.to(device), _trace_data(data, device)))
             metadata.append(_metadata(model, path, layers, width, device, None if metadata else training_data))
             structures.append(module_structure(model))
         check_members([p.name for p in model_paths], metadata, structures)
-        meta = dict(metadata[0])
-        meta["ennp_source"] = " ".join(p.name for p in model_paths)
-        meta[ENSEMBLE_KEY] = str(len(members))
-        return _deploy_model(EnsembleModel(members), _trace_data(datas[0], device), meta, out, device, reuse,
-                             progress or (lambda message: None),
-                             f"{out.name} ({len(members)} members)")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
+            files = []
+            for k, ((model, data), meta) in enumerate(zip(members, metadata)):
+                files.append(_deploy_model(model, data, meta, Path(tmp) / f"member{k}{PT2_SUFFIX}", device, reuse,
+                                           progress, f"{out.name} member {k + 1}/{len(members)}"))
+            join_members(files, out, {ENSEMBLE_KEY: str(len(members)),
+                                      "ennp_source": " ".join(p.name for p in model_paths)})
+    progress(f"{out.name}: {len(members)} members in one file")
+    return out

@@ -12,16 +12,18 @@ import logging
 from pathlib import Path
 
 
-def load_package(path: str | Path):
-    """The AOTInductor model of a deployed package (nequip's custom ops loaded first)."""
-    import torch
+def load_package(path: str | Path, model: str = "model"):
+    """The AOTInductor model of a deployed package (nequip's custom ops loaded first);
+    ``model``: a member of an ensemble package other than member 0
+    (:func:`ennp.deploy.ensemble.member_model`)."""
     from nequip.utils.aoti_metadata import import_custom_ops_libs
+    from torch._inductor.package import load_package as load_aoti
 
     import_custom_ops_libs(str(path))
     logger = logging.getLogger("torch._inductor.package.package")
     level = logger.level
     logger.setLevel(logging.ERROR)
     try:
-        return torch._inductor.aoti_load_package(str(path))
+        return load_aoti(str(path), model_name=model)
     finally:
         logger.setLevel(level)

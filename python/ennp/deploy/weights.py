@@ -172,15 +172,14 @@ def swap_weights(template: Path, names: list[list[str]], fixed: dict[str, torch.
     if len(slots) != len(names):
         raise WeightSwapError(f"{template}: {len(slots)} constants, {len(names)} matched")
     start, _ = blob_span(bytes(so))
-    chosen = _resolve_ambiguous(names, tensors)
-    for slot, offset, candidates, pick in zip(slots, slot_offsets(slots), names, chosen):
+    for slot, offset, candidates in zip(slots, slot_offsets(slots), names):
         missing = [n for n in candidates if n not in tensors]
         if missing:
             raise WeightSwapError(f"the model has no tensor {missing[0]}")
         values = {tensor_bytes(tensors[n]) for n in candidates}
-        if len(values) != 1 and pick is None:
+        if len(values) != 1:
             raise WeightSwapError(f"constant {slot.name} is ambiguous: {candidates} differ")
-        data = values.pop() if pick is None else tensor_bytes(tensors[pick])
+        data = values.pop()
         if len(data) > slot.data_size or tuple(tensors[candidates[0]].shape) != slot.shape:
             raise WeightSwapError(f"tensor {candidates[0]} has another shape or dtype")
         so[start + offset: start + offset + len(data)] = data
@@ -190,34 +189,16 @@ def swap_weights(template: Path, names: list[list[str]], fixed: dict[str, torch.
             if info.filename == so_name:
                 data = bytes(so)
             elif info.filename.endswith("_metadata.json"):    # wrapper and kernel metadata: loaders read either
-                merged = {**json.loads(data), **metadata}
-                data = json.dumps({k: v for k, v in merged.items() if v is not None}).encode()
+                data = updated_metadata(data, metadata)
             z.writestr(info, data)
     os.replace(part, out)
     return out
 
 
-def _resolve_ambiguous(names: list[list[str]], tensors: dict[str, torch.Tensor]) -> list[str | None]:
-    """For constants that matched several tensors of equal value in the compiled model (the
-    same buffer of several ensemble members) but differ in the new one: the constants with
-    the same candidate list are taken, in order, as equal shares of the candidates in their
-    order (constants follow the traced graph, members one after another; within a share
-    the new tensors must agree). None where no choice is needed or none can be made; a wrong
-    choice fails the compiled-versus-eager check, never silently."""
-    groups: dict[tuple, list[int]] = {}
-    for i, candidates in enumerate(names):
-        if len(candidates) > 1:
-            groups.setdefault(tuple(candidates), []).append(i)
-    chosen: list[str | None] = [None] * len(names)
-    for candidates, slots in groups.items():
-        if len(candidates) % len(slots) or not all(n in tensors for n in candidates):
-            continue
-        size = len(candidates) // len(slots)
-        shares = [candidates[j * size:(j + 1) * size] for j in range(len(slots))]
-        if all(len({tensor_bytes(tensors[n]) for n in share}) == 1 for share in shares):
-            for i, share in zip(slots, shares):
-                chosen[i] = share[0]
-    return chosen
+def updated_metadata(data: bytes, metadata: dict[str, str | None]) -> bytes:
+    """A package's metadata JSON with ``metadata`` merged in (a key whose value is None removed)."""
+    merged = {**json.loads(data), **metadata}
+    return json.dumps({k: v for k, v in merged.items() if v is not None}).encode()
 
 
 def save_template(package: Path, tensors: dict[str, torch.Tensor], folder: Path) -> None:
