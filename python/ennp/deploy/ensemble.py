@@ -14,7 +14,9 @@ The members are kept as separate models, not one graph: one graph runs them one
 after another inside one call, so it can neither run members side by side on
 several threads nor let the pair evaluate member 0 alone. Batching them into
 shared kernels does not pay on CPUs: vmapped over stacked weights, four members
-were 1.6x slower than one after another on one thread, and sharing only their
+were 1.6x slower than one after another on one thread (compiled with static
+sizes: under nequip's symbolic ``make_fx`` tracing, vmap's batching rules read
+concrete sizes and fix the number of nodes and edges), and sharing only their
 edge geometry saves at most 8-12% (benchmarks/bench_ensemble_sharing.py).
 """
 
