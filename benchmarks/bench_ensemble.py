@@ -22,6 +22,8 @@ exploration : MD step time with the compute every 10 steps, K = 4 / plain MD, 1 
               loop time / (loop time - the compute's time, booked under Output)
 monitoring  : the same every 100 steps / plain MD (member 0 reused), also within one run
                                                                         goal <= 1.05
+drive mean  : MD step time of pair_style ennp PACKAGE drive mean, K = 4 / (K x pair step),
+              1 and 2 threads (with 2, two members at a time)
 """
 
 from __future__ import annotations
@@ -110,6 +112,10 @@ def main():
             t_pair = best(lambda: step_time(pair, 20, threads=threads))
             results[f"pair_step_s_{threads}t"] = t_pair
             print(f"{threads} thread(s): pair_style ennp alone {t_pair*1e3:.1f} ms/step ({4*N**3} atoms)")
+            t_mean = best(lambda: step_time(f"{packages[4]} drive mean", 20, threads=threads))
+            results[f"K4_drive_mean_over_K_pair_{threads}t"] = t_mean / (4 * t_pair)
+            print(f"  K=4 package, drive mean: {t_mean*1e3:.1f} ms/step = {t_mean / (4 * t_pair):.3f} x "
+                  f"(K x pair step)")
             for k in (2, 4):
                 for kind, models in (("files", files[:k]), ("package", [packages[k]])):
                     t_k = best(lambda: step_time(pair, 10, models, thermo=1, threads=threads))

@@ -262,23 +262,7 @@ void ComputeENNPEnsemble::evaluate()
       gpu = gpu || models_[m]->on_gpu();
     }
   }
-  int threads = 1;
-  if (comm->nprocs == 1 && !gpu && comm->nthreads > 1 && todo.size() > 1) {
-    if (ennp::threads_bound_to_cores()) {
-      if (!told_threads_)
-        utils::logmesg(lmp, "compute ennp/ensemble: OMP_PROC_BIND binds the threads to cores, which "
-                            "would put all members on one core: evaluating them one after "
-                            "another (unset OMP_PROC_BIND to evaluate {} at a time)\n", comm->nthreads);
-    } else {
-      threads = std::min(comm->nthreads, (int) todo.size());
-      if (!told_threads_)
-        utils::logmesg(lmp, "compute ennp/ensemble: {} members evaluated {} at a time, one "
-                            "thread each{}\n", todo.size(), threads,
-                       ennp::models_side_by_side((int) todo.size(), threads) < (int) todo.size()
-                           ? ", the last one alone on all threads" : "");
-    }
-    told_threads_ = true;
-  }
+  const int threads = ennp::concurrent_lanes(lmp, (int) todo.size(), gpu, "compute ennp/ensemble", told_threads_);
   try {
     ennp::evaluate_concurrently(lmp, exchange_, todo, threads, results_);
   } catch (const std::exception &e) {

@@ -5,6 +5,7 @@
 #include "compute.h"
 #include "lammps.h"
 #include "pair.h"
+#include "utils.h"
 
 #include <torch/library.h>
 #include <torch/torch.h>
@@ -118,6 +119,26 @@ bool threads_bound_to_cores()
   using bind_fn = int (*)();
   auto proc_bind = (bind_fn) dlsym(RTLD_DEFAULT, "omp_get_proc_bind");
   return proc_bind && proc_bind() != 0;    // 0: omp_proc_bind_false
+}
+
+int concurrent_lanes(LAMMPS_NS::LAMMPS *lmp, int n, bool gpu, const char *style, bool &told)
+{
+  const int nthreads = lmp->comm->nthreads;
+  if (lmp->comm->nprocs > 1 || gpu || nthreads < 2 || n < 2) return 1;
+  if (threads_bound_to_cores()) {
+    if (!told)
+      LAMMPS_NS::utils::logmesg(lmp, "{}: OMP_PROC_BIND binds the threads to cores, which would put "
+                                     "all members on one core: evaluating them one after another "
+                                     "(unset OMP_PROC_BIND to evaluate {} at a time)\n", style, nthreads);
+    told = true;
+    return 1;
+  }
+  const int lanes = std::min(nthreads, n);
+  if (!told)
+    LAMMPS_NS::utils::logmesg(lmp, "{}: {} members evaluated {} at a time, one thread each{}\n", style, n,
+                              lanes, models_side_by_side(n, lanes) < n ? ", the last one alone on all threads" : "");
+  told = true;
+  return lanes;
 }
 
 void evaluate_concurrently(LAMMPS_NS::LAMMPS *lmp, GhostExchange &sequential,

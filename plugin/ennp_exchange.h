@@ -74,6 +74,11 @@ inline int models_side_by_side(int n, int lanes)
 // OpenMP binds threads to cores (OMP_PROC_BIND set and not false).
 bool threads_bound_to_cores();
 
+// How many of n evaluations evaluate_concurrently() should run at a time: the rank's
+// threads, on one rank, for CPU models, unless OpenMP binds threads to cores (then 1).
+// The first call (told false) says in the log, as `style`, what it does.
+int concurrent_lanes(LAMMPS_NS::LAMMPS *lmp, int n, bool gpu, const char *style, bool &told);
+
 // Run evaluations[i] into out[i], up to `threads` at a time, each on its own
 // thread with one torch thread and its own ghost exchange. One MPI rank only
 // (ghost exchanges on several ranks must come in the same order on every rank);

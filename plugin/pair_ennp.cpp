@@ -207,9 +207,12 @@ void PairENNP::compute(int eflag, int vflag)
                graph_.min_dist, update->ntimestep, min_dist_);
   if (model_->has_domain() && (min_dist_auto_ || !domain_warned_)) check_domain();
   // an ensemble package drives with member 0 (evaluated alone) or with the members' mean
-  results_.resize(drive_mean_ ? model_->members() : 1);
+  // (all members, several at a time on one rank with threads)
+  std::vector<ennp::Evaluation> todo;
+  for (int k = 0; k < (drive_mean_ ? model_->members() : 1); k++) todo.push_back({model_.get(), k, &graph_});
+  const int threads = ennp::concurrent_lanes(lmp, (int) todo.size(), model_->on_gpu(), "pair_style ennp", told_threads_);
   try {
-    for (size_t k = 0; k < results_.size(); k++) exchange_.evaluate(*model_, (int) k, graph_, results_[k]);
+    ennp::evaluate_concurrently(lmp, exchange_, todo, threads, results_);
   } catch (const std::exception &e) {
     error->one(FLERR, "pair_style ennp at step {}: {}", update->ntimestep, e.what());
   }

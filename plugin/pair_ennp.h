@@ -50,6 +50,7 @@ class PairENNP : public Pair {
   ennp::Result mean_;                    // 'drive mean': the members' average
   bool drive_mean_ = false;              // 'drive first|mean' (ensemble packages)
   bool evaluated_ = false;               // results_ and graph_ hold an evaluation
+  bool told_threads_ = false;            // the log says once how 'drive mean' runs its members
   std::vector<std::string> elements_;    // index = LAMMPS type (1-based)
   std::vector<int> type_map_;            // LAMMPS type -> model type
   std::vector<double> cutsq_model_;      // model type pair -> cutoff^2

@@ -43,10 +43,10 @@ dump_modify d sort id format float %.17g
 """)
 
 
-def single_point(atoms, workdir, pair, coeff, species, *, nprocs=1, boundary="p p p", extra=""):
+def single_point(atoms, workdir, pair, coeff, species, *, nprocs=1, threads=1, boundary="p p p", extra=""):
     """Energy, forces, per-atom energy and virial (eV, LAMMPS order) of one structure."""
     write_single_point(atoms, workdir, pair, coeff, species, boundary=boundary, extra=extra)
-    run_lammps(Path(workdir) / "in.sp", workdir, nprocs=nprocs)
+    run_lammps(Path(workdir) / "in.sp", workdir, nprocs=nprocs, threads=threads)
     return read_single_point(workdir)
 
 

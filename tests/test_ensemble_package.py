@@ -103,17 +103,21 @@ def test_compute_with_package_equals_member_files(package, mix_model, mix_model_
                                rtol=1e-9, atol=1e-13)
 
 
-@pytest.mark.parametrize("nprocs", [1, 2])
-def test_pair_drives_with_member_zero_or_the_mean(package, tmp_path, nprocs):
+@pytest.mark.parametrize("nprocs,threads", [(1, 1), (2, 1), (1, 2)])
+def test_pair_drives_with_member_zero_or_the_mean(package, tmp_path, nprocs, threads):
+    """drive first: member 0's numbers; drive mean: the members' mean, with two threads on one
+    rank the members side by side."""
     atoms = mixed_crystal(repeat=(3, 3, 3), seed=23, rattle=0.2)
     refs = [reference(atoms, ckpt) for ckpt in package["checkpoints"]]
     mean = {key: np.mean([r[key] for r in refs], axis=0) for key in refs[0]}
     first = single_point(atoms, tmp_path / "first", f"ennp {package['deployed']}", "* * Au Ti O",
-                         ELEMENTS, nprocs=nprocs)
+                         ELEMENTS, nprocs=nprocs, threads=threads)
     assert "2 members, types" in first["log"]
+    assert "at a time" not in first["log"]    # member 0 alone
     assert_matches_reference(first, refs[0], len(atoms))
     got = single_point(atoms, tmp_path / "mean", f"ennp {package['deployed']} drive mean", "* * Au Ti O",
-                       ELEMENTS, nprocs=nprocs)
+                       ELEMENTS, nprocs=nprocs, threads=threads)
+    assert ("pair_style ennp: 2 members evaluated 2 at a time, one thread each" in got["log"]) == (threads == 2)
     assert_matches_reference(got, mean, len(atoms))
 
 
