@@ -26,6 +26,7 @@ from ennp.al.training import member_config
 from ennp.bundle import member_metadata
 from ennp.cli import main as cli
 from ennp.config import ConfigError
+from ennp.deploy.ensemble import members_in
 from ennp.cores import shared_cores_env
 from ennp.label.backends import label_file
 from ennp.label.labelling import LabelConfig, label_structures
@@ -535,6 +536,21 @@ def test_embedded_labeller_is_sevennet_and_survives_float64_default(tmp_path):
     assert got.info["ennp_labeller"] == "sevennet:7net-0 (stand-in for DFT)"
 
 
+def package_models(path, rename=None) -> dict:
+    """model name -> {file name: bytes} of the AOTInductor models in a package (a single
+    model's under ``rename``), without the archive's root folder, the files' hash names and
+    the metadata (member 0's gets the package's)."""
+    import zipfile
+
+    models = {}
+    with zipfile.ZipFile(path) as z:
+        for name in z.namelist():
+            if "/data/aotinductor/" in name and not name.endswith("_metadata.json"):
+                model, file = name.split("/data/aotinductor/")[1].split("/", 1)
+                models.setdefault(rename or model, {})[file.split(".", 1)[1]] = z.read(name)
+    return models
+
+
 def test_export_writes_a_bundle_that_says_what_the_run_knows(al_run, tmp_path, capsys):
     import yaml
 
@@ -568,6 +584,18 @@ def test_export_writes_a_bundle_that_says_what_the_run_knows(al_run, tmp_path, c
     capsys.readouterr()
     assert cli(["bundle", "check", str(tmp_path / "b")]) == 0
     assert "bundle OK" in capsys.readouterr().out
+    # --ensemble: the same members as one package, each member's model the member's own file
+    assert cli(["al", "export", str(work), str(tmp_path / "e"), "--ensemble"]) == 0
+    one = yaml.safe_load((tmp_path / "e" / "bundle.yaml").read_text())
+    assert one["members"] == ["ensemble.nequip.pt2"] and len(one["checkpoints"]) == 2
+    assert {k: v for k, v in one.items() if k != "members"} == {k: v for k, v in bundle.items() if k != "members"}
+    models = [Path(m) for m in state.done(1, "train")["models"]]
+    assert package_models(tmp_path / "e" / "ensemble.nequip.pt2") == \
+        {name: files for k, m in enumerate(models) for name, files in package_models(m, f"member{k}" if k else "model").items()}
+    assert members_in(tmp_path / "e" / "ensemble.nequip.pt2") == 2
+    capsys.readouterr()
+    assert cli(["bundle", "check", str(tmp_path / "e")]) == 0
+    assert "ensemble.nequip.pt2 (2 members) types" in capsys.readouterr().out
     # an earlier generation on request; one that did not train, or a folder that holds a bundle, is refused
     assert cli(["al", "export", str(work), str(tmp_path / "b0"), "--generation", "0"]) == 0
     assert yaml.safe_load((tmp_path / "b0" / "bundle.yaml").read_text())["generation"] == 0

@@ -194,6 +194,29 @@ def test_vibrations_chain_with_a_bundle(root):
     assert (work / "uncertainty.png").is_file()
 
 
+def test_a_bundle_of_one_ensemble_package_monitors_as_its_member_files(root, ensemble_package, mix_model,
+                                                                       mix_model_c):
+    """A bundle whose one file is an ensemble package of two members: the package drives the MD
+    with member 0, the compute takes member 0 from the pair, and every monitored step's
+    deviations are those of a bundle of the same members as files."""
+    short = {"md.steps": 100, "md.every_restart": 100, "md.every_dump": 50}
+    make_bundle(root / "package", [ensemble_package["deployed"]])
+    make_bundle(root / "files", [mix_model["deployed"], mix_model_c["deployed"]])
+    blocks, devi = {}, {}
+    for kind in ("package", "files"):
+        config = write_config(root / f"{kind}.yaml", MD, {"pair.bundle": kind, **short})
+        done = ennp("md", "run", config, "--out", root / f"md_{kind}")
+        assert done.returncode == 0, done.stdout + done.stderr
+        devi[kind] = np.loadtxt(root / f"md_{kind}" / "run" / "model_devi.out", ndmin=2)
+        blocks[kind] = json.loads((root / f"md_{kind}" / "md.json").read_text())["uncertainty"]
+    check_block(blocks["package"], [root / "md_package" / "run" / "model_devi.out"], 0.05, 0.15, 10, members=2)
+    assert devi["package"][:, 0].tolist() == list(range(0, 101, 10))
+    np.testing.assert_allclose(devi["package"], devi["files"], rtol=1e-9, atol=1e-12)
+    assert devi["package"][:, 4].min() > 1e-4    # the members differ
+    log = next((root / "md_package" / "run").glob("log*.lammps")).read_text()
+    assert "member 0 of '" in log and "taken from pair_style ennp's evaluation" in log
+
+
 def test_a_bundle_of_one_member_drives_without_monitoring(root, mix_model):
     folder = make_bundle(root / "single", [mix_model["deployed"]])
     config = write_config(root / "single.yaml", MD, {"pair.bundle": "single", "monitor": None})

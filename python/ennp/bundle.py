@@ -1,7 +1,7 @@
 """Model bundles: an ensemble of deployed members and what is known of them, in one folder.
 
 ``DIR/bundle.yaml`` names the members (member 0 first: it drives the dynamics, all of
-them monitor), the species, the trust levels, the held-out test errors and the training
+them monitor; an ensemble package from ``ennp deploy --ensemble`` counts as its members), the species, the trust levels, the held-out test errors and the training
 domain (the smallest distance of each element pair in the training data). ``ennp al
 export`` writes one from an active-learning run; one written by hand, next to members
 deployed with ``ennp deploy``, works the same way.
@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import ConfigError, build, check_species, load_yaml
+from .deploy.ensemble import ENSEMBLE_KEY, members_in
 
 BUNDLE_FILE = "bundle.yaml"
 
@@ -36,7 +37,7 @@ class TrainingDomain:
 @dataclass(frozen=True)
 class Bundle:
     species: list[str]              # element of each LAMMPS type, in order
-    members: list[str]              # deployed .nequip.pt2 files, relative to the folder; member 0 first
+    members: list[str]              # deployed .nequip.pt2 files (or an ensemble package), relative to the folder; member 0 first
     generation: int = -1            # the active-learning generation (-1: assembled by hand)
     r_max: float = 0.0              # A, of member 0 (0: not recorded)
     num_layers: int = 0             # message-passing layers of member 0 (0: not recorded)
@@ -73,11 +74,17 @@ def load_bundle(folder: str | Path) -> tuple[Bundle, list[Path]]:
     return bundle, files
 
 
+def ensemble_size(files: list[Path]) -> int:
+    """The members of the bundle's files: an ensemble package counts as its members."""
+    return sum(members_in(f) for f in files)
+
+
 def member_metadata(model: Path) -> dict:
     """The metadata of a deployed member (type names, r_max, layers, dtype)."""
     from .deploy.package import load_package
 
     return dict(load_package(model).get_metadata())
+
 
 
 def check_bundle(folder: str | Path) -> list[dict]:
@@ -95,7 +102,8 @@ def check_bundle(folder: str | Path) -> list[dict]:
         if sorted(types) != sorted(bundle.species):
             raise ConfigError(f"{path}: members[{i}]: {f.name} models {types}, "
                               f"the bundle's species are {bundle.species}")
-        rows.append({"member": i, "file": f.name, "type_names": types, "r_max": float(meta["r_max"]),
+        rows.append({"member": i, "file": f.name, "members": int(meta.get(ENSEMBLE_KEY, 1)),
+                     "type_names": types, "r_max": float(meta["r_max"]),
                      "num_layers": int(meta.get("ennp_num_layers", 0)),
                      "model_dtype": meta.get("model_dtype", "")})
     return rows

@@ -80,7 +80,7 @@ def _al(args) -> int:
     elif args.subverb == "export":
         from .al.export import export_bundle
 
-        out = export_bundle(args.workdir, args.out, args.generation)
+        out = export_bundle(args.workdir, args.out, args.generation, ensemble=args.ensemble)
         print(f"wrote the bundle {out} (check it with: ennp bundle check {out})")
     elif args.subverb == "harvest":
         from .al.harvest import harvest
@@ -100,7 +100,8 @@ def _bundle(args) -> int:
     from .bundle import check_bundle
 
     for row in check_bundle(args.folder):
-        print(f"member {row['member']}: {row['file']} types {' '.join(row['type_names'])}, "
+        held = f" ({row['members']} members)" if row["members"] > 1 else ""
+        print(f"member {row['member']}: {row['file']}{held} types {' '.join(row['type_names'])}, "
               f"r_max {row['r_max']} A, {row['num_layers']} layers, {row['model_dtype']}")
     print(f"{args.folder}: bundle OK")
     return 0
@@ -304,6 +305,8 @@ def parser() -> argparse.ArgumentParser:
     q.add_argument("workdir")
     q.add_argument("out", help="the bundle folder")
     q.add_argument("--generation", type=int, default=None, help="default: the last trained one")
+    q.add_argument("--ensemble", action="store_true",
+                   help="the members as one ensemble package (ensemble.nequip.pt2) instead of a file each")
     q = al.add_parser("harvest", help="pieces around the doubtful atoms of a large monitored run, labelled "
                       "and added to the next generation", **fmt)
     q.add_argument("source", help="a monitored run folder (ennp md/heat/vibrations with a bundle) or a LAMMPS dump "

@@ -103,7 +103,7 @@ def resolve_pair(config_path: str | Path, pair: PairSpec, species=None,
         if monitor is not None:
             raise ConfigError(f"{config_path}: monitor: needs pair.bundle (the ensemble that monitors)")
         return pair, None
-    from .bundle import load_bundle
+    from .bundle import ensemble_size, load_bundle
 
     if pair.model:
         raise ConfigError(f"{where}: give 'model' or 'bundle', not both")
@@ -115,9 +115,10 @@ def resolve_pair(config_path: str | Path, pair: PairSpec, species=None,
     if missing:
         raise ConfigError(f"{where}.bundle: {folder} models {bundle.species}; {missing} of species are not among them")
     pair = replace(pair, bundle=str(folder), model=str(members[0]))
-    if monitor is None and len(members) < 2:
+    size = ensemble_size(members)
+    if monitor is None and size < 2:
         return pair, None
-    if len(members) < 2:
+    if size < 2:
         raise ConfigError(f"{config_path}: monitor: needs a bundle of two or more members; {folder} has one")
     monitor = monitor or MonitorSpec()
     try:

@@ -1,7 +1,8 @@
 """``ennp al export``: a generation's members as a model bundle (:mod:`ennp.bundle`).
 
-The folder gets the deployed members, their checkpoints and ``bundle.yaml``
-(written last: a folder without it is no bundle). The test errors come from the
+The folder gets the deployed members (one file each, or with ``ensemble`` one
+ensemble package, :mod:`ennp.deploy.ensemble`), their checkpoints and
+``bundle.yaml`` (written last: a folder without it is no bundle). The test errors come from the
 state file, the training domain from the generation's training data.
 """
 
@@ -13,14 +14,20 @@ from pathlib import Path
 import yaml
 
 from ..bundle import BUNDLE_FILE, member_metadata
+from ..deploy.ensemble import ENSEMBLE_KEY, check_members, join_members
 from ..files import write_atomic
 from ..train.domain import min_pair_distances
 from .calibration import CALIBRATION_SUMMARY, generation_calibration
 from .loop import load_run, training_frames
 
 
-def export_bundle(workdir: str | Path, out: str | Path, generation: int | None = None) -> Path:
-    """Write generation ``generation`` (default: the last trained one) of the run to ``out``."""
+ENSEMBLE_FILE = "ensemble.nequip.pt2"
+
+
+def export_bundle(workdir: str | Path, out: str | Path, generation: int | None = None,
+                  ensemble: bool = False) -> Path:
+    """Write generation ``generation`` (default: the last trained one) of the run to ``out``;
+    with ``ensemble``, the members as one package."""
     workdir, out = Path(workdir), Path(out)
     state, config = load_run(workdir)
     trained = [g for g in range(len(state.data["generations"])) if state.done(g, "train")]
@@ -41,14 +48,21 @@ def export_bundle(workdir: str | Path, out: str | Path, generation: int | None =
     meta = member_metadata(models[0])
     r_max = float(meta["r_max"])
 
+    names = [f"member_{k}" for k in range(len(models))]
+    if ensemble:    # members that cannot share a package are refused before anything is written
+        check_members(names, [meta] + [member_metadata(m) for m in models[1:]], [[] for _ in models])
     out.mkdir(parents=True, exist_ok=True)
     (out / "checkpoints").mkdir(exist_ok=True)
     members, checkpoints = [], []
     for k, model in enumerate(models):
-        members.append(f"member_{k}.nequip.pt2")
         checkpoints.append(f"checkpoints/member_{k}.ckpt")
-        shutil.copyfile(model, out / members[-1])
         shutil.copyfile(model.parent / "out" / "last.ckpt", out / checkpoints[-1])
+        if not ensemble:
+            members.append(f"member_{k}.nequip.pt2")
+            shutil.copyfile(model, out / members[-1])
+    if ensemble:
+        join_members(models, out / ENSEMBLE_FILE, {ENSEMBLE_KEY: str(len(models)), "ennp_source": " ".join(names)})
+        members = [ENSEMBLE_FILE]
     bundle = {
         "species": list(config.species),
         "members": members,

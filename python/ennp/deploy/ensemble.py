@@ -64,6 +64,20 @@ def member_model(k: int) -> str:
     return "model" if k == 0 else f"member{k}"
 
 
+def members_in(path: str | Path) -> int:
+    """How many members a deployed file holds: K for an ensemble package, else 1 (from member
+    0's metadata in the archive, without loading the model)."""
+    import json
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            found = [n for n in z.namelist() if MODEL_DIR in n and n.endswith("_metadata.json")]
+            meta = json.loads(z.read(found[0])) if found else {}
+    except (zipfile.BadZipFile, ValueError) as exc:
+        raise ValueError(f"{path}: not a deployed model ({exc})") from exc
+    return int(meta.get(ENSEMBLE_KEY, 1))
+
+
 def join_members(files: list[Path], out: Path, metadata: dict[str, str]) -> Path:
     """Write the single-model packages ``files`` (member 0 first) as one package ``out``,
     with ``metadata`` added to member 0's (written under a temporary name first)."""

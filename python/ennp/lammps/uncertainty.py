@@ -59,7 +59,7 @@ def uncertainty(runs: list[Path], monitor, bundle: str | Path | None) -> dict:
     in active learning) is passed on."""
     if monitor is None:
         return {"monitored": False}
-    from ..bundle import load_bundle
+    from ..bundle import ensemble_size, load_bundle
 
     spec, members = load_bundle(bundle)
     files = [(Path(r) / DEVI_FILE).resolve() for r in runs]
@@ -77,7 +77,7 @@ def uncertainty(runs: list[Path], monitor, bundle: str | Path | None) -> dict:
     step = int(devi[k]["step"][i])
     frame = read_dump_frame(Path(runs[k]) / DEVI_DUMP, step) if (Path(runs[k]) / DEVI_DUMP).is_file() else None
     calibration = {"calibration": spec.calibration} if spec.calibration else {}
-    return {"monitored": True, "members": len(members), "every": monitor.every, **block,
+    return {"monitored": True, "members": ensemble_size(members), "every": monitor.every, **block,
             "trust_lo": monitor.trust_lo, "trust_hi": monitor.trust_hi,
             "worst": {"step": step, "max_devi_f": float(devi[k]["max_devi_f"][i]), "file": str(files[k]),
                       "atoms": worst_atoms(frame) if frame is not None else []},
