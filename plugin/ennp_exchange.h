@@ -12,9 +12,9 @@
    an ensemble package) at once, one thread each, on one MPI rank: the compiled
    models are mostly serial code (a second OpenMP thread gains nothing for the
    small ones), so separate models on separate cores is what makes use of a
-   rank's threads. Not with OMP_PROC_BIND: a new
-   thread inherits the binding of the thread that starts it, and OpenMP binds
-   each new thread's first parallel region to the first core again. */
+   rank's threads. Not with OMP_PROC_BIND: a new thread inherits the binding of
+   the thread that starts it, and OpenMP binds each new thread's first parallel
+   region to the first core again. */
 
 #ifndef ENNP_EXCHANGE_H
 #define ENNP_EXCHANGE_H

@@ -1,7 +1,8 @@
 """Model bundles: an ensemble of deployed members and what is known of them, in one folder.
 
 ``DIR/bundle.yaml`` names the members (member 0 first: it drives the dynamics, all of
-them monitor; an ensemble package from ``ennp deploy --ensemble`` counts as its members), the species, the trust levels, the held-out test errors and the training
+them monitor; an ensemble package from ``ennp deploy --ensemble`` counts as its
+members), the species, the trust levels, the held-out test errors and the training
 domain (the smallest distance of each element pair in the training data). ``ennp al
 export`` writes one from an active-learning run; one written by hand, next to members
 deployed with ``ennp deploy``, works the same way.
@@ -84,7 +85,6 @@ def member_metadata(model: Path) -> dict:
     from .deploy.package import load_package
 
     return dict(load_package(model).get_metadata())
-
 
 
 def check_bundle(folder: str | Path) -> list[dict]:

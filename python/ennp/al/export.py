@@ -2,8 +2,8 @@
 
 The folder gets the deployed members (one file each, or with ``ensemble`` one
 ensemble package, :mod:`ennp.deploy.ensemble`), their checkpoints and
-``bundle.yaml`` (written last: a folder without it is no bundle). The test errors come from the
-state file, the training domain from the generation's training data.
+``bundle.yaml`` (written last: a folder without it is no bundle). The test errors
+come from the state file, the training domain from the generation's training data.
 """
 
 from __future__ import annotations

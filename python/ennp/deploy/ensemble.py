@@ -22,9 +22,12 @@ edge geometry saves at most 8-12% (benchmarks/bench_ensemble_sharing.py).
 
 from __future__ import annotations
 
+import json
 import os
 import zipfile
 from pathlib import Path
+
+from .package import updated_metadata
 
 # metadata of member 0 in an ensemble package: the number of members
 # (keep in sync with plugin/ennp_model.cpp)
@@ -67,8 +70,6 @@ def member_model(k: int) -> str:
 def members_in(path: str | Path) -> int:
     """How many members a deployed file holds: K for an ensemble package, else 1 (from member
     0's metadata in the archive, without loading the model)."""
-    import json
-
     try:
         with zipfile.ZipFile(path) as z:
             found = [n for n in z.namelist() if MODEL_DIR in n and n.endswith("_metadata.json")]
@@ -81,8 +82,6 @@ def members_in(path: str | Path) -> int:
 def join_members(files: list[Path], out: Path, metadata: dict[str, str]) -> Path:
     """Write the single-model packages ``files`` (member 0 first) as one package ``out``,
     with ``metadata`` added to member 0's (written under a temporary name first)."""
-    from .weights import updated_metadata
-
     part = out.with_name(f".{out.name}.part-{os.getpid()}")
     root = None
     with zipfile.ZipFile(part, "w") as joined:

@@ -1,4 +1,4 @@
-"""Loading a deployed ``.nequip.pt2`` package in Python.
+"""Loading a deployed ``.nequip.pt2`` package in Python, and its metadata.
 
 nequip puts a file at the top level of its packages, which torch's newer loader refuses;
 torch then loads the package the older way and logs "Loading outdated pt2 file. Please
@@ -8,6 +8,7 @@ right, so that message is kept out of ennp's logs.
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -27,3 +28,9 @@ def load_package(path: str | Path, model: str = "model"):
         return load_aoti(str(path), model_name=model)
     finally:
         logger.setLevel(level)
+
+
+def updated_metadata(data: bytes, metadata: dict[str, str | None]) -> bytes:
+    """A package's metadata JSON with ``metadata`` merged in (a key whose value is None removed)."""
+    merged = {**json.loads(data), **metadata}
+    return json.dumps({k: v for k, v in merged.items() if v is not None}).encode()

@@ -29,6 +29,8 @@ from pathlib import Path
 
 import torch
 
+from .package import updated_metadata
+
 ALIGN_BYTES = 64       # torch._inductor.utils.ALIGN_BYTES: CPU constants are padded to this
 BLOB_START = b"_binary_constants_bin_start"
 BLOB_END = b"_binary_constants_bin_end"
@@ -193,12 +195,6 @@ def swap_weights(template: Path, names: list[list[str]], fixed: dict[str, torch.
             z.writestr(info, data)
     os.replace(part, out)
     return out
-
-
-def updated_metadata(data: bytes, metadata: dict[str, str | None]) -> bytes:
-    """A package's metadata JSON with ``metadata`` merged in (a key whose value is None removed)."""
-    merged = {**json.loads(data), **metadata}
-    return json.dumps({k: v for k, v in merged.items() if v is not None}).encode()
 
 
 def save_template(package: Path, tensors: dict[str, torch.Tensor], folder: Path) -> None:
