@@ -46,7 +46,8 @@ def _package():
 
     members = [MODELS["mix_model"](), MODELS["mix_model_c"]()]
     checkpoints = [m["checkpoint"] for m in members]
-    key = content_key("ensemble-package", "members as models", ENNP_FORMAT, *(m["deployed"].parent.name for m in members))
+    key = content_key("ensemble-package", "members as models", ENNP_FORMAT,
+                      *(m["deployed"].parent.name for m in members))
     folder = cached_dir("models", key, lambda tmp: deploy_ensemble(checkpoints, tmp / "ensemble.nequip.pt2"))
     return {"deployed": folder / "ensemble.nequip.pt2", "checkpoints": checkpoints}
 

@@ -26,8 +26,8 @@ from ennp.al.training import member_config
 from ennp.bundle import member_metadata
 from ennp.cli import main as cli
 from ennp.config import ConfigError
-from ennp.deploy.ensemble import members_in
 from ennp.cores import shared_cores_env
+from ennp.deploy.ensemble import members_in
 from ennp.label.backends import label_file
 from ennp.label.labelling import LabelConfig, label_structures
 

@@ -18,8 +18,8 @@ def package(ensemble_package):
 
 
 def call_package(path, atoms):
-    """Each member of the package (or the one model of a member file) called directly (one process, no ghosts): per-atom
-    energies, forces and virials stacked on a leading member axis."""
+    """Each member of the package (or the one model of a member file) called directly (one
+    process, no ghosts): per-atom energies, forces and virials stacked on a member axis."""
     import torch
     from nequip.data import AtomicDataDict, compute_neighborlist_, from_ase
     from nequip.data.transforms import ChemicalSpeciesToAtomTypeMapper
