@@ -180,3 +180,42 @@ def test_cli(mix_model, tmp_path, capsys):
     assert "2 models given: deploy one at a time, or add --ensemble" in capsys.readouterr().err
     assert main(["deploy", ckpt, "--out", out, "--ensemble"]) == 2
     assert "an ensemble package needs at least two members, got 1" in capsys.readouterr().err
+
+
+def test_join_members_renames_each_members_model_under_one_root(tmp_path):
+    """Single-model archives whose root folders differ (each named after the file it was written
+    as) join under member 0's root: member k's files under data/aotinductor/member{k}/, the
+    archive records once, the package's metadata in member 0's only."""
+    import json
+    import zipfile
+
+    from ennp.deploy.ensemble import ENSEMBLE_KEY, join_members, members_in
+
+    files = []
+    for k, root in enumerate(("a.nequip", "b.nequip")):
+        files.append(tmp_path / f"{root}.pt2")
+        with zipfile.ZipFile(files[-1], "w") as z:
+            z.writestr(f"{root}/archive_format", "pt2")
+            z.writestr(f"{root}/data/aotinductor/model/h{k}.wrapper.so", f"code {k}")
+            z.writestr(f"{root}/data/aotinductor/model/h{k}.wrapper_metadata.json", json.dumps({"r_max": "4.0"}))
+            z.writestr("nequip_custom_ops_libs.txt", "ennp.deploy.ghost_exchange")
+    out = join_members(files, tmp_path / "e.nequip.pt2", {ENSEMBLE_KEY: "2"})
+    with zipfile.ZipFile(out) as z:
+        names = sorted(z.namelist())
+        assert names == sorted(["a.nequip/archive_format", "nequip_custom_ops_libs.txt",
+                                "a.nequip/data/aotinductor/model/h0.wrapper.so",
+                                "a.nequip/data/aotinductor/model/h0.wrapper_metadata.json",
+                                "a.nequip/data/aotinductor/member1/h1.wrapper.so",
+                                "a.nequip/data/aotinductor/member1/h1.wrapper_metadata.json"])
+        assert z.read("a.nequip/data/aotinductor/member1/h1.wrapper.so") == b"code 1"
+        assert json.loads(z.read("a.nequip/data/aotinductor/model/h0.wrapper_metadata.json")) == \
+            {"r_max": "4.0", ENSEMBLE_KEY: "2"}
+        assert json.loads(z.read("a.nequip/data/aotinductor/member1/h1.wrapper_metadata.json")) == {"r_max": "4.0"}
+    assert members_in(out) == 2 and members_in(files[1]) == 1
+    zipfile.ZipFile(tmp_path / "empty.zip", "w").close()
+    with pytest.raises(EnsembleError, match="empty.zip: no AOTInductor model in the package"):
+        join_members([files[0], tmp_path / "empty.zip"], tmp_path / "f.nequip.pt2", {})
+    assert not list(tmp_path.glob("*f.nequip.pt2*"))    # nothing left, not even a part
+    (tmp_path / "text.nequip.pt2").write_text("not a package")
+    with pytest.raises(ValueError, match="text.nequip.pt2: not a deployed model"):
+        members_in(tmp_path / "text.nequip.pt2")

@@ -83,29 +83,38 @@ def join_members(files: list[Path], out: Path, metadata: dict[str, str]) -> Path
     """Write the single-model packages ``files`` (member 0 first) as one package ``out``,
     with ``metadata`` added to member 0's (written under a temporary name first)."""
     part = out.with_name(f".{out.name}.part-{os.getpid()}")
-    root = None
-    with zipfile.ZipFile(part, "w") as joined:
-        for k, path in enumerate(files):
-            with zipfile.ZipFile(path) as z:
-                infos = z.infolist()
-                # the archive's root folder is named after the file it was written as
-                prefix = next((i.filename.split(MODEL_DIR)[0] for i in infos if MODEL_DIR in i.filename), None)
-                if prefix is None:
-                    raise EnsembleError(f"{path}: no AOTInductor model in the package")
-                root = prefix if root is None else root
-                for info in infos:
-                    data = z.read(info.filename)
-                    name = root + info.filename[len(prefix):] if info.filename.startswith(prefix) else info.filename
-                    if MODEL_DIR not in name:
-                        # the archive's records and the custom ops list: member 0's
-                        if not k:
-                            joined.writestr(info, data)
-                        continue
-                    if k == 0 and name.endswith("_metadata.json"):
-                        data = updated_metadata(data, metadata)
-                    renamed = zipfile.ZipInfo(name.replace(MODEL_DIR, f"data/aotinductor/{member_model(k)}/"),
-                                              info.date_time)
-                    renamed.compress_type, renamed.external_attr = info.compress_type, info.external_attr
-                    joined.writestr(renamed, data)
+    try:
+        with zipfile.ZipFile(part, "w") as joined:
+            root = None
+            for k, path in enumerate(files):
+                root = _add_member(joined, Path(path), k, root, metadata if k == 0 else None)
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
     os.replace(part, out)
     return out
+
+
+def _add_member(joined: zipfile.ZipFile, path: Path, k: int, root: str | None, metadata: dict | None) -> str:
+    """Write the model of the single-model package ``path`` into ``joined`` as member k, under
+    the archive root ``root`` (None: this package's); return the root."""
+    with zipfile.ZipFile(path) as z:
+        infos = z.infolist()
+        # the archive's root folder is named after the file it was written as
+        prefix = next((i.filename.split(MODEL_DIR)[0] for i in infos if MODEL_DIR in i.filename), None)
+        if prefix is None:
+            raise EnsembleError(f"{path}: no AOTInductor model in the package")
+        root = prefix if root is None else root
+        for info in infos:
+            name = root + info.filename[len(prefix):] if info.filename.startswith(prefix) else info.filename
+            if MODEL_DIR not in name:    # the archive's records and the custom ops list: member 0's
+                if k == 0:
+                    joined.writestr(info, z.read(info.filename))
+                continue
+            data = z.read(info.filename)
+            if metadata is not None and name.endswith("_metadata.json"):
+                data = updated_metadata(data, metadata)
+            renamed = zipfile.ZipInfo(name.replace(MODEL_DIR, f"data/aotinductor/{member_model(k)}/"), info.date_time)
+            renamed.compress_type, renamed.external_attr = info.compress_type, info.external_attr
+            joined.writestr(renamed, data)
+    return root
