@@ -24,7 +24,7 @@ def call_package(path, atoms):
     from nequip.data import AtomicDataDict, compute_neighborlist_, from_ase
     from nequip.data.transforms import ChemicalSpeciesToAtomTypeMapper
 
-    from ennp.deploy.ensemble import ENSEMBLE_KEY, member_model
+    from ennp.deploy.ensemble import member_model, members_in
     from ennp.deploy.package import load_package
 
     # from_ase takes torch's default dtype, which is float32 unless an earlier test changed it
@@ -37,8 +37,7 @@ def call_package(path, atoms):
     inputs = [data[AtomicDataDict.POSITIONS_KEY].double(), data[AtomicDataDict.EDGE_INDEX_KEY],
               data[AtomicDataDict.ATOM_TYPE_KEY].view(-1), data[AtomicDataDict.CELL_KEY].double(),
               data[AtomicDataDict.EDGE_CELL_SHIFT_KEY].double(), torch.tensor([len(atoms), 0])]
-    members = int(load_package(path).get_metadata().get(ENSEMBLE_KEY, 1))
-    outputs = [load_package(path, member_model(k))(inputs) for k in range(members)]
+    outputs = [load_package(path, member_model(k))(inputs) for k in range(members_in(path))]
     return [np.stack([out[i].detach().numpy() for out in outputs]) for i in range(3)]
 
 
