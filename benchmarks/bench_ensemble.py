@@ -13,7 +13,10 @@ invocation  : (step time with the compute invoked every step - step time without
               / (K x step time without), K = 2 and 4:
               files / package                                           goal <= 0.75 at K = 4
               also within one run: the compute's time (booked under Output) / (K x the
-              pair's time), which the speed of a VM drifting between runs does not touch
+              pair's time), which the speed of a VM drifting between runs does not touch;
+              and the package driving the pair too (pair_style ennp PACKAGE), so that the
+              compute takes member 0 from the pair's evaluation of the step and evaluates
+              the K - 1 others, as exploration and monitoring run it
 exploration : MD step time with the compute every 10 steps, K = 4 / plain MD, 1 thread:
               files / files with the pair's model as member 0 (its evaluation reused) /
               package / the package driving the pair too (member 0 reused); and with 2
@@ -126,6 +129,17 @@ def main():
                     results[f"K{k}_{kind}_invocation_ratio_in_run_{threads}t"] = in_run
                     print(f"  K={k} {kind:7s}: one invocation {(t_k - t_pair)*1e3:.1f} ms = "
                           f"{ratio:.3f} x (K x pair evaluation); within one run {in_run:.3f}")
+                # the package drives the pair: its own step time without the compute is the base
+                t_own = best(lambda: step_time(packages[k], 20, threads=threads))
+                t_k = best(lambda: step_time(packages[k], 10, [packages[k]], thermo=1, threads=threads))
+                ratio = (t_k - t_own) / (k * t_own)
+                results[f"K{k}_package_pair_reused_invocation_ratio_{threads}t"] = ratio
+                in_run = best(lambda: step_time(packages[k], 10, [packages[k]], thermo=1, threads=threads,
+                                                per_call=True)) / k
+                results[f"K{k}_package_pair_reused_invocation_ratio_in_run_{threads}t"] = in_run
+                print(f"  K={k} package driving the pair (member 0 reused): one invocation "
+                      f"{(t_k - t_own)*1e3:.1f} ms = {ratio:.3f} x (K x pair evaluation); "
+                      f"within one run {in_run:.3f}")
         t_base = best(lambda: step_time(pair, 300))
         reused = {"files_pair_reused": (files[0], files), "package_pair_reused": (packages[4], [packages[4]])}
         for kind, (p, models) in {"files": (pair, files), "package": (pair, [packages[4]]), **reused}.items():
