@@ -539,6 +539,29 @@ def test_embedded_labeller_is_sevennet_and_survives_float64_default(tmp_path):
     assert got.info["ennp_labeller"] == "sevennet:7net-0 (stand-in for DFT)"
 
 
+def test_each_generation_explores_with_its_members_as_one_package(al_run):
+    """The loop joins a generation's deployed members into one ensemble package, the members'
+    own compiled models; its member 0 drives the exploration MD and the compute takes it from
+    the pair and evaluates member 1."""
+    work = al_run["work"]
+    state = State(work)
+    for gen in (0, 1):
+        train = state.done(gen, "train")
+        package = Path(train["package"])
+        assert package == loop.gen_dir(work, gen) / "train" / "ensemble.nequip.pt2"
+        assert members_in(package) == 2
+        assert package_models(package) == {name: files for k, m in enumerate(train["models"])
+                                           for name, files in package_models(m, f"member{k}" if k else "model").items()}
+        assert train["seconds"]["deploy"] > 0
+        runs = state.done(gen, "explore")["runs"]
+        assert runs
+        for run in runs:
+            log = (loop.gen_dir(work, gen) / "explore" / run["run"] / "log.lammps").read_text()
+            loaded = [line for line in log.splitlines() if line.startswith("ennp: AOTInductor model")]
+            assert loaded and all(f"model '{package}'" in line and "2 members" in line for line in loaded)
+            assert f"member 0 of '{package}' taken from pair_style ennp's evaluation" in log
+
+
 def package_models(path, rename=None) -> dict:
     """model name -> {file name: bytes} of the AOTInductor models in a package (a single
     model's under ``rename``), without the archive's root folder, the files' hash names and

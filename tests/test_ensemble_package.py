@@ -1,6 +1,8 @@
 """Ensemble packages (ennp deploy --ensemble): K members in one file, against each member's own
 nequip ASE calculator, on 1 and 2 MPI ranks; pair_style ennp drive first|mean; refusals."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -218,3 +220,42 @@ def test_join_members_renames_each_members_model_under_one_root(tmp_path):
     (tmp_path / "text.nequip.pt2").write_text("not a package")
     with pytest.raises(ValueError, match="text.nequip.pt2: not a deployed model"):
         members_in(tmp_path / "text.nequip.pt2")
+
+
+def _fake_member(path: Path, metadata: dict) -> Path:
+    """A single-model archive as ``ennp deploy`` lays it out, with ``metadata`` and no code."""
+    import json
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("m.nequip/archive_format", "pt2")
+        z.writestr("m.nequip/data/aotinductor/model/h.wrapper_metadata.json", json.dumps(metadata))
+    return path
+
+
+def test_deployed_members_join_only_where_they_can_share_a_package(tmp_path):
+    """join_deployed (what ennp al and al export use) reads the members' metadata from their
+    archives and refuses members that differ, or a package among them, writing nothing; the AL
+    loop then keeps the member files and says why."""
+    from ennp.al.training import ensemble_package
+    from ennp.deploy.ensemble import ENSEMBLE_KEY, join_deployed, members_in
+
+    meta = {"type_names": "Au", "r_max": "4.5", "model_dtype": "float32", "ennp_num_layers": "2"}
+    a = _fake_member(tmp_path / "a.nequip.pt2", meta)
+    b = _fake_member(tmp_path / "b.nequip.pt2", dict(meta, r_max="5.0"))
+    with pytest.raises(EnsembleError, match=r"members differ in r_max \(member_0: 4.5, member_1: 5.0\)"):
+        join_deployed([a, b], tmp_path / "e.nequip.pt2", ["member_0", "member_1"])
+    packaged = _fake_member(tmp_path / "p.nequip.pt2", dict(meta, **{ENSEMBLE_KEY: "2"}))
+    with pytest.raises(EnsembleError, match="p.nequip.pt2: already an ensemble package"):
+        join_deployed([a, packaged], tmp_path / "e.nequip.pt2", ["member_0", "member_1"])
+    assert not list(tmp_path.glob("*e.nequip.pt2*"))
+    said = []
+    (tmp_path / "gen_000" / "train").mkdir(parents=True)
+    assert ensemble_package(tmp_path / "gen_000", [a, b], said.append) == (None, 0.0)
+    assert said == ["gen_000: the members stay separate files (members differ in r_max (member_0: 4.5, "
+                    "member_1: 5.0); deploy them as separate files for compute ennp/ensemble)"]
+    assert ensemble_package(tmp_path / "gen_000", [a], said.append) == (None, 0.0)
+    c = _fake_member(tmp_path / "c.nequip.pt2", meta)
+    package, seconds = ensemble_package(tmp_path / "gen_000", [a, c], said.append)
+    assert package == tmp_path / "gen_000" / "train" / "ensemble.nequip.pt2" and seconds >= 0
+    assert members_in(package) == 2 and said[-1] == "gen_000: 2 members joined into ensemble.nequip.pt2"

@@ -1,8 +1,9 @@
 """Exploration MD of one generation: every structure at every temperature.
 
 Each run uses lammps_inputs/explore.in (pair_style ennp with member 0, compute
-ennp/ensemble with all members) in ``gen_g/explore/<structure>_T<T>/``; a run
-is finished when its ``result.json`` exists. Frames come back as ASE Atoms
+ennp/ensemble with all members: the members' ensemble package for both, or the
+member files) in ``gen_g/explore/<structure>_T<T>/``; a run is finished when
+its ``result.json`` exists. Frames come back as ASE Atoms
 with their deviation and provenance.
 """
 
@@ -14,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import lammps_inputs
+from ..deploy.ensemble import members_in
 from ..files import write_json
 from ..lammps.outputs import dump_to_atoms, read_model_devi
 from ..lammps.run import run_lammps
@@ -25,8 +27,10 @@ def run_name(structure: str, temperature: float) -> str:
 
 def explore(gen_path: Path, data_files: dict[str, Path], species, models: list[Path],
             settings, halt: float, seed: int, *, progress=print) -> list[dict]:
-    """Run (or find finished) exploration runs; return one summary per run.
-    Run k starts with velocities from seed + k."""
+    """Run (or find finished) exploration runs with the deployed ``models`` (member files, or
+    one ensemble package); return one summary per run. Run k starts with velocities from
+    seed + k."""
+    size = sum(members_in(m) for m in models)
     names = list(settings.structures) or list(data_files)
     summaries = []
     for name in names:
@@ -35,7 +39,7 @@ def explore(gen_path: Path, data_files: dict[str, Path], species, models: list[P
             result = run / "result.json"
             if not result.exists():
                 progress(f"{gen_path.name}: exploring {run.name} ({settings.steps} steps, "
-                         f"{len(models)} members)")
+                         f"{size} members)")
                 variables = {
                     "data": data_files[name].resolve(), "elements": " ".join(species),
                     "model0": models[0].resolve(),

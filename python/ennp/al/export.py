@@ -14,14 +14,11 @@ from pathlib import Path
 import yaml
 
 from ..bundle import BUNDLE_FILE, member_metadata
-from ..deploy.ensemble import ENSEMBLE_KEY, check_members, join_members
+from ..deploy.ensemble import ENSEMBLE_FILE, archive_metadata, check_members, join_deployed
 from ..files import write_atomic
 from ..train.domain import min_pair_distances
 from .calibration import CALIBRATION_SUMMARY, generation_calibration
 from .loop import load_run, training_frames
-
-
-ENSEMBLE_FILE = "ensemble.nequip.pt2"
 
 
 def export_bundle(workdir: str | Path, out: str | Path, generation: int | None = None,
@@ -50,7 +47,7 @@ def export_bundle(workdir: str | Path, out: str | Path, generation: int | None =
 
     names = [f"member_{k}" for k in range(len(models))]
     if ensemble:    # members that cannot share a package are refused before anything is written
-        check_members(names, [meta] + [member_metadata(m) for m in models[1:]], [[] for _ in models])
+        check_members(names, [archive_metadata(m) for m in models], [[] for _ in models])
     out.mkdir(parents=True, exist_ok=True)
     (out / "checkpoints").mkdir(exist_ok=True)
     members, checkpoints = [], []
@@ -61,7 +58,7 @@ def export_bundle(workdir: str | Path, out: str | Path, generation: int | None =
             members.append(f"member_{k}.nequip.pt2")
             shutil.copyfile(model, out / members[-1])
     if ensemble:
-        join_members(models, out / ENSEMBLE_FILE, {ENSEMBLE_KEY: str(len(models)), "ennp_source": " ".join(names)})
+        join_deployed(models, out / ENSEMBLE_FILE, names)
         members = [ENSEMBLE_FILE]
     bundle = {
         "species": list(config.species),

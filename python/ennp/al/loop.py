@@ -6,6 +6,7 @@ WORK/
   structures/NAME.{extxyz,data}   starting structures (ASE, LAMMPS)
   initial/{train,test}.extxyz     labelled generation-0 training frames and held-out test frames
   gen_NNN/train/member_K/         nequip-train run and deployed model of member K
+  gen_NNN/train/ensemble.nequip.pt2  the members as one package (drives the exploration)
   gen_NNN/explore/RUN/            LAMMPS exploration (model_devi.out, traj.dump)
   gen_NNN/select.json             classes, trust levels, selected frames
   gen_NNN/label/                  candidates.extxyz -> labelled.extxyz, calibration.json
@@ -41,7 +42,8 @@ from .pieces import harvest_records, harvested_generations, harvested_pieces
 from .selection import adaptive_trust_lo, class_counts, select
 from .relaxation import relax_structures
 from .state import State, exclusive, gen_dir, generation_seconds
-from .training import core_force_rmse, member_seconds, stderr_progress, test_errors, train_members
+from .training import (core_force_rmse, ensemble_package, member_seconds, stderr_progress, test_errors,
+                       train_members)
 
 CONFIG_NAME, TEMPLATE_NAME = "al.yaml", "nequip_template.yaml"
 
@@ -212,8 +214,11 @@ def _train(workdir, state, config, gen, test_frames, progress) -> list[Path]:
         errors["harvest"] = {"pieces": len(held_out), "core_force_rmse": core_force_rmse(checkpoints, held_out)}
         progress(f"{path.name}: core-force RMSE on {len(held_out)} held-out harvested pieces "
                  f"{errors['harvest']['core_force_rmse']:.4f} eV/A")
+    package, joining = ensemble_package(path, models, progress)
+    seconds = member_seconds(models)
+    seconds["deploy"] += joining
     state.mark(gen, "train", {"frames": len(frames), "models": [str(m) for m in models], "test": errors,
-                              "seconds": member_seconds(models)})
+                              "package": str(package) if package else None, "seconds": seconds})
     return models
 
 
@@ -221,9 +226,12 @@ def _explore(workdir, state, config, gen, models, progress) -> None:
     if state.done(gen, "explore") is not None:
         return
     data_files = {s.name: workdir / "structures" / f"{s.name}.data" for s in config.structures}
+    # the members' package drives the MD with member 0 and evaluates the others; the files
+    # do the same where there is none (members that cannot share one, or an older run)
+    package = state.done(gen, "train").get("package")
     t0 = time.monotonic()
-    runs = explore(gen_dir(workdir, gen), data_files, config.species, models, config.exploration,
-                   config.exploration.halt_factor * config.trust.hi,
+    runs = explore(gen_dir(workdir, gen), data_files, config.species, [Path(package)] if package else models,
+                   config.exploration, config.exploration.halt_factor * config.trust.hi,
                    seed=1000 * (gen + 1) + config.ensemble.seed, progress=progress)
     state.mark(gen, "explore", {"runs": runs, "seconds": time.monotonic() - t0})
 

@@ -9,6 +9,12 @@ sharing the cores (:mod:`ennp.cores`), and are deployed one at a time in
 member order. A member whose deployed model exists is finished; a member
 killed half-way is trained again from the start. Each member records its
 training and deployment seconds in ``seconds.json``.
+
+Members that can share one ensemble package (same type names, cutoffs, dtype and
+depth: members of one run always can) are then joined into
+``gen_g/train/ensemble.nequip.pt2`` (:mod:`ennp.deploy.ensemble`), which drives
+the exploration MD and evaluates its ensemble; the member files stay for the
+calibration, the harvest and ``ennp al export``.
 """
 
 from __future__ import annotations
@@ -118,6 +124,23 @@ def train_members(workdir: Path, gen_path: Path, frames: list, size: int, seed: 
                 future.cancel()
             raise
     return models
+
+
+def ensemble_package(gen_path: Path, models: list[Path], progress=print) -> tuple[Path | None, float]:
+    """Join the deployed members into one ensemble package; return it (None where they cannot
+    share one, or for a single member: the files serve) and the seconds it took."""
+    from ..deploy.ensemble import ENSEMBLE_FILE, EnsembleError, join_deployed
+
+    if len(models) < 2:
+        return None, 0.0
+    t0 = time.time()
+    try:
+        package = join_deployed(models, gen_path / "train" / ENSEMBLE_FILE, [f"member_{k}" for k in range(len(models))])
+    except EnsembleError as exc:
+        progress(f"{gen_path.name}: the members stay separate files ({exc})")
+        return None, 0.0
+    progress(f"{gen_path.name}: {len(models)} members joined into {package.name}")
+    return package, time.time() - t0
 
 
 def member_seconds(models: list[Path]) -> dict[str, float]:

@@ -60,6 +60,7 @@ def check_members(names: list[str], metadata: list[dict], structures: list[list]
 
 
 MODEL_DIR = "data/aotinductor/model/"    # a single model's files in an AOTInductor package
+ENSEMBLE_FILE = "ensemble.nequip.pt2"    # a generation's members as one package (ennp al)
 
 
 def member_model(k: int) -> str:
@@ -67,16 +68,33 @@ def member_model(k: int) -> str:
     return "model" if k == 0 else f"member{k}"
 
 
-def members_in(path: str | Path) -> int:
-    """How many members a deployed file holds: K for an ensemble package, else 1 (from member
-    0's metadata in the archive, without loading the model)."""
+def archive_metadata(path: str | Path) -> dict:
+    """The metadata of a deployed file's model (member 0's in an ensemble package), read from
+    the archive without loading the model."""
     try:
         with zipfile.ZipFile(path) as z:
             found = [n for n in z.namelist() if MODEL_DIR in n and n.endswith("_metadata.json")]
-            meta = json.loads(z.read(found[0])) if found else {}
-    except (zipfile.BadZipFile, ValueError) as exc:
+            return json.loads(z.read(found[0])) if found else {}
+    except (OSError, zipfile.BadZipFile, ValueError) as exc:
         raise ValueError(f"{path}: not a deployed model ({exc})") from exc
-    return int(meta.get(ENSEMBLE_KEY, 1))
+
+
+def members_in(path: str | Path) -> int:
+    """How many members a deployed file holds: K for an ensemble package, else 1."""
+    return int(archive_metadata(path).get(ENSEMBLE_KEY, 1))
+
+
+def join_deployed(files: list[Path], out: Path, names: list[str]) -> Path:
+    """One ensemble package ``out`` of deployed single-member files (member 0 first, called
+    ``names`` in its metadata). Files whose type names, cutoffs, dtype or depth differ, or that
+    are ensemble packages themselves, are refused (:class:`EnsembleError`) before anything is
+    written. Each member keeps its own compiled model, so their structures may differ."""
+    metadata = [archive_metadata(f) for f in files]
+    packages = [str(f) for f, m in zip(files, metadata) if int(m.get(ENSEMBLE_KEY, 1)) > 1]
+    if packages:
+        raise EnsembleError(f"{', '.join(packages)}: already an ensemble package; join single members")
+    check_members(names, metadata, [[] for _ in files])
+    return join_members(files, out, {ENSEMBLE_KEY: str(len(files)), "ennp_source": " ".join(names)})
 
 
 def join_members(files: list[Path], out: Path, metadata: dict[str, str]) -> Path:
