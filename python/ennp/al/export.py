@@ -13,8 +13,8 @@ from pathlib import Path
 
 import yaml
 
-from ..bundle import BUNDLE_FILE, member_metadata
-from ..deploy.ensemble import ENSEMBLE_FILE, archive_metadata, check_members, join_deployed
+from ..bundle import BUNDLE_FILE
+from ..deploy.ensemble import ENSEMBLE_FILE, archive_metadata, check_deployed, join_deployed
 from ..files import write_atomic
 from ..train.domain import min_pair_distances
 from .calibration import CALIBRATION_SUMMARY, generation_calibration
@@ -42,12 +42,12 @@ def export_bundle(workdir: str | Path, out: str | Path, generation: int | None =
     if len(frames) != train["frames"]:
         raise RuntimeError(f"{workdir}: generation {gen} trained on {train['frames']} frames, "
                            f"the run's data files hold {len(frames)}")
-    meta = member_metadata(models[0])
+    meta = archive_metadata(models[0])
     r_max = float(meta["r_max"])
 
     names = [f"member_{k}" for k in range(len(models))]
     if ensemble:    # members that cannot share a package are refused before anything is written
-        check_members(names, [archive_metadata(m) for m in models], [[] for _ in models])
+        check_deployed(models, names)
     out.mkdir(parents=True, exist_ok=True)
     (out / "checkpoints").mkdir(exist_ok=True)
     members, checkpoints = [], []

@@ -84,16 +84,21 @@ def members_in(path: str | Path) -> int:
     return int(archive_metadata(path).get(ENSEMBLE_KEY, 1))
 
 
-def join_deployed(files: list[Path], out: Path, names: list[str]) -> Path:
-    """One ensemble package ``out`` of deployed single-member files (member 0 first, called
-    ``names`` in its metadata). Files whose type names, cutoffs, dtype or depth differ, or that
-    are ensemble packages themselves, are refused (:class:`EnsembleError`) before anything is
-    written. Each member keeps its own compiled model, so their structures may differ."""
+def check_deployed(files: list[Path], names: list[str]) -> None:
+    """Refuse (:class:`EnsembleError`) deployed files that cannot be joined into one package:
+    files whose type names, cutoffs, dtype or depth differ, or that are ensemble packages
+    themselves. Each member keeps its own compiled model, so their structures may differ."""
     metadata = [archive_metadata(f) for f in files]
     packages = [str(f) for f, m in zip(files, metadata) if int(m.get(ENSEMBLE_KEY, 1)) > 1]
     if packages:
         raise EnsembleError(f"{', '.join(packages)}: already an ensemble package; join single members")
     check_members(names, metadata, [[] for _ in files])
+
+
+def join_deployed(files: list[Path], out: Path, names: list[str]) -> Path:
+    """One ensemble package ``out`` of deployed single-member files (member 0 first, called
+    ``names`` in its metadata), refused by :func:`check_deployed` before anything is written."""
+    check_deployed(files, names)
     return join_members(files, out, {ENSEMBLE_KEY: str(len(files)), "ennp_source": " ".join(names)})
 
 
